@@ -1,0 +1,1 @@
+"""Pieces every resource router shares: links, paging, dependencies, methods."""

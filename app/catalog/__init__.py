@@ -1,0 +1,1 @@
+"""Whole-catalogue import and export, and the sample catalogue."""

@@ -1,0 +1,248 @@
+"""The `packages-api` command: serve, migrate, import, export, fetch, tokens."""
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+import uvicorn
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.api.links import Links
+from app.config import Settings
+from app.db.engine import create_engine, create_sessionmaker
+from app.db.migrate import upgrade
+from app.logging import configure_logging
+from app.models import Package
+
+cli = typer.Typer(
+    help="Packages API: a Django Packages v4 compatible catalogue of Python packages.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+tokens = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+cli.add_typer(tokens, name="token")
+
+SAMPLE_CATALOG = Path(__file__).parent / "catalog" / "sample.json"
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        typer.echo(f"invalid settings:\n{exc}", err=True)
+        raise typer.Exit(2) from exc
+    configure_logging(settings.log_format, settings.log_level)
+    return settings
+
+
+def _run(
+    settings: Settings,
+    work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]],
+    *,
+    migrate: bool = True,
+) -> T:
+    """Run `work` with a session factory on a migrated database."""
+
+    async def main() -> T:
+        engine = create_engine(settings.database_url)
+        try:
+            if migrate:
+                await upgrade(engine)
+            return await work(create_sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except (OSError, ConnectionError) as exc:
+        typer.echo(f"cannot reach the database: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def _load_document(path: Path) -> Any:
+    from app.catalog.schemas import CatalogDocument
+
+    try:
+        return CatalogDocument.model_validate_json(path.read_bytes())
+    except OSError as exc:
+        typer.echo(f"cannot read {path}: {exc.strerror}", err=True)
+        raise typer.Exit(1) from exc
+    except ValidationError as exc:
+        typer.echo(f"{path} is not a catalogue document:\n{exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+async def _import(sessionmaker: async_sessionmaker[AsyncSession], document: Any) -> Any:
+    from app.catalog.service import import_catalog
+
+    async with sessionmaker() as session:
+        summary = await import_catalog(session, document)
+        await session.commit()
+    return summary
+
+
+async def load_sample_if_empty(sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
+    async with sessionmaker() as session:
+        if await session.scalar(select(func.count()).select_from(Package)):
+            return False
+    await _import(sessionmaker, _load_document(SAMPLE_CATALOG))
+    return True
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Migrate the database, load the sample catalogue if empty, and serve the API."""
+    settings = _settings()
+
+    async def prepare(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        if settings.load_sample_data and await load_sample_if_empty(sessionmaker):
+            typer.echo("loaded the sample catalogue", err=True)
+
+    _run(settings, prepare)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        # The app applies trusted proxy headers itself (FORWARDED_ALLOW_IPS).
+        proxy_headers=False,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply the database migrations."""
+    settings = _settings()
+
+    async def nothing(_sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        return None
+
+    _run(settings, nothing)
+    typer.echo("database is at the newest migration")
+
+
+@cli.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="A catalogue JSON document.")],
+) -> None:
+    """Load categories, grids and packages from FILE, keeping their ids."""
+    from app.catalog.service import CatalogError
+
+    settings = _settings()
+    document = _load_document(file)
+    try:
+        summary = _run(settings, lambda sm: _import(sm, document))
+    except CatalogError as exc:
+        typer.echo(f"{file}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(
+        f"imported {summary.categories} categories, {summary.grids} grids, "
+        f"{summary.packages} packages"
+    )
+    for slug in summary.shared_repositories:
+        typer.echo(f"note: {slug} shares its repository with another package", err=True)
+
+
+@cli.command()
+def export(
+    file: Annotated[Path, typer.Argument(help="Where to write the JSON document.")],
+) -> None:
+    """Write the whole catalogue to FILE ("-" for standard output)."""
+    from app.catalog.service import export_catalog
+
+    settings = _settings()
+
+    async def work(sessionmaker: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
+        async with sessionmaker() as session:
+            return await export_catalog(
+                session, Links(base=settings.public_base_url.rstrip("/")), settings.zone
+            )
+
+    document = _run(settings, work)
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if str(file) == "-":
+        sys.stdout.write(text)
+    else:
+        file.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {len(document['packages'])} packages to {file}", err=True)
+
+
+@cli.command()
+def fetch(
+    slugs: Annotated[
+        list[str] | None, typer.Argument(help="Packages to refresh.")
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Refresh every package.")] = False,
+) -> None:
+    """Refresh package stats from GitHub and PyPI once, then exit."""
+    if all_ == bool(slugs):
+        typer.echo("give either --all or one or more slugs", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+    from app.fetcher.client import create_http_client
+    from app.fetcher.refresh import refresh_packages
+
+    def progress(outcome: Any) -> None:
+        typer.echo(str(outcome), err=True)
+
+    async def work(sessionmaker: async_sessionmaker[AsyncSession]) -> Any:
+        async with create_http_client(settings) as client:
+            return await refresh_packages(
+                settings,
+                sessionmaker,
+                client,
+                slugs=slugs or None,
+                on_progress=progress,
+            )
+
+    summary = _run(settings, work)
+    for slug in summary.missing:
+        typer.echo(f"no package has the slug {slug!r}", err=True)
+    typer.echo(
+        f"updated: {summary.updated}, unchanged: {summary.unchanged}, failed: {summary.failed}"
+    )
+    if slugs and len(summary.missing) == len(slugs):
+        raise typer.Exit(1)
+
+
+@tokens.command("create")
+def token_create(
+    name: Annotated[str, typer.Argument(help="A name to know the token by.")],
+) -> None:
+    """Make a new token; its secret is printed once, alone on the last line."""
+    from app.auth.tokens import create_token
+    from app.errors import Conflict
+
+    settings = _settings()
+
+    async def work(sessionmaker: async_sessionmaker[AsyncSession]) -> str:
+        async with sessionmaker() as session:
+            secret = await create_token(session, name)
+            await session.commit()
+            return secret
+
+    try:
+        secret = _run(settings, work)
+    except Conflict as exc:
+        typer.echo(str(exc.detail), err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"created token {name!r}; keep it now, it is not shown again:")
+    typer.echo(secret)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,104 @@
+"""The service's errors and the one place they are rendered.
+
+    ApiError                 any answer that is not a success
+    ├── NotFound             404, {"detail": "Not found."} as Django Packages says it
+    ├── Unauthorized         401, with a WWW-Authenticate challenge
+    ├── Conflict             409, another package already holds a unique value
+    └── InvalidFields        422, one entry per offending field
+
+Every error body is JSON with a `detail` key: a sentence, or for 422 a list
+of `{"loc", "msg", "type"}` entries in the same shape FastAPI uses for
+request validation, so clients handle one format.
+"""
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class ApiError(Exception):
+    status_code = 400
+    detail: Any = "Bad request."
+    headers: dict[str, str] | None = None
+
+    def __init__(self, detail: Any = None, headers: dict[str, str] | None = None):
+        if detail is not None:
+            self.detail = detail
+        if headers is not None:
+            self.headers = headers
+        super().__init__(self.detail)
+
+
+class NotFound(ApiError):
+    status_code = 404
+    detail = "Not found."
+
+
+class Unauthorized(ApiError):
+    status_code = 401
+    detail = "Authentication credentials were not provided."
+
+
+class Conflict(ApiError):
+    status_code = 409
+
+
+class InvalidFields(ApiError):
+    status_code = 422
+
+    def __init__(self, errors: list[dict[str, Any]]):
+        super().__init__(errors)
+
+
+def field_error(field: str, message: str, kind: str = "value_error") -> dict[str, Any]:
+    return {"loc": ["body", field], "msg": message, "type": kind}
+
+
+def _clean_validation_errors(errors: Any) -> list[dict[str, Any]]:
+    cleaned = []
+    for error in errors:
+        entry = {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+        cleaned.append(entry)
+    return cleaned
+
+
+async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(
+        {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        return JSONResponse({"detail": NotFound.detail}, status_code=404)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        from app.api.methods import allowed_methods
+
+        headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
+        return JSONResponse(
+            {"detail": f'Method "{request.method}" not allowed.'},
+            status_code=405,
+            headers=headers,
+        )
+    return JSONResponse(
+        {"detail": exc.detail}, status_code=exc.status_code, headers=headers
+    )
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(
+        {"detail": _clean_validation_errors(exc.errors())}, status_code=422
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)

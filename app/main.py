@@ -1,0 +1,90 @@
+"""Build the application and own its lifespan.
+
+`create_app(settings)` wires everything one process needs: the database
+engine and session factory, one shared outbound HTTP client, and, when
+enabled, the background refresh of package stats.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from app import __version__
+from app.api import root
+from app.api.methods import API_PREFIX, ApiPathMiddleware
+from app.categories.router import router as categories_router
+from app.config import Settings
+from app.db.engine import create_engine, create_sessionmaker
+from app.errors import install_error_handlers
+from app.grids.router import router as grids_router
+from app.packages.router import router as packages_router
+
+DESCRIPTION = """
+A curated catalogue of Python packages in the shape of the Django Packages
+REST API v4: packages, categories and grids, with repository and release
+stats kept fresh from GitHub and PyPI. Reads are open; edits need a token
+(`packages-api token create NAME`) sent as `Authorization: Bearer <token>`.
+"""
+
+
+def create_app(
+    settings: Settings | None = None, *, engine: AsyncEngine | None = None
+) -> FastAPI:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from app.fetcher.client import create_http_client
+
+        own_engine = engine is None
+        db_engine = engine or create_engine(settings.database_url)
+        app.state.engine = db_engine
+        app.state.sessionmaker = create_sessionmaker(db_engine)
+        async with create_http_client(settings) as http_client:
+            app.state.http_client = http_client
+            refresher = None
+            if settings.fetch_enabled:
+                from app.fetcher.scheduler import refresh_forever
+
+                refresher = asyncio.create_task(
+                    refresh_forever(settings, app.state.sessionmaker, http_client),
+                    name="refresh",
+                )
+            try:
+                yield
+            finally:
+                if refresher is not None:
+                    refresher.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await refresher
+                if own_engine:
+                    await db_engine.dispose()
+
+    app = FastAPI(
+        title="Packages API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        redirect_slashes=False,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(root.router)
+    api.include_router(packages_router)
+    api.include_router(categories_router)
+    api.include_router(grids_router)
+    app.include_router(api)
+
+    # Outermost last: proxy headers first, so links and paths see the truth.
+    app.add_middleware(ApiPathMiddleware, fastapi_app=app)
+    app.add_middleware(
+        ProxyHeadersMiddleware,
+        trusted_hosts=[h.strip() for h in settings.forwarded_allow_ips.split(",")],
+    )
+    return app

@@ -1,0 +1,105 @@
+"""Categories, grids and packages: the catalogue in Django Packages' shape."""
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db.base import Base, JSONValue, UTCDateTime, utcnow
+
+
+class Timestamped:
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    modified: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Category(Timestamped, Base):
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(100))
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    title_plural: Mapped[str] = mapped_column(String(100), default="")
+    show_pypi: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+grid_packages = Table(
+    "grid_packages",
+    Base.metadata,
+    Column("grid_id", ForeignKey("grids.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "package_id",
+        ForeignKey("packages.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
+)
+
+
+class Grid(Timestamped, Base):
+    __tablename__ = "grids"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(100))
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    is_locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    header: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    packages: Mapped[list["Package"]] = relationship(
+        secondary=grid_packages,
+        back_populates="grids",
+        lazy="raise",
+        order_by="Package.id",
+    )
+
+
+class Package(Timestamped, Base):
+    __tablename__ = "packages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(100))
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    category_id: Mapped[int] = mapped_column(
+        ForeignKey("categories.id", ondelete="RESTRICT"), index=True
+    )
+    repo_url: Mapped[str] = mapped_column(String(500), default="")
+    # The repository's identity whatever way its URL was written (case,
+    # `.git`, sub-paths, SSH form): two packages may not share one.
+    repo_key: Mapped[str | None] = mapped_column(String(500), unique=True)
+    pypi_url: Mapped[str] = mapped_column(String(500), default="")
+    documentation_url: Mapped[str] = mapped_column(String(500), default="")
+
+    repo_watchers: Mapped[int] = mapped_column(Integer, default=0)
+    repo_forks: Mapped[int] = mapped_column(Integer, default=0)
+    repo_description: Mapped[str] = mapped_column(Text, default="")
+    repo_archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    pypi_version: Mapped[str] = mapped_column(String(100), default="")
+    participants: Mapped[list[str]] = mapped_column(JSONValue, default=list)
+    commits_over_52: Mapped[list[int]] = mapped_column(JSONValue, default=list)
+    last_updated: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_fetched: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+    last_exception: Mapped[str | None] = mapped_column(Text)
+    last_exception_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_exception_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    category: Mapped[Category] = relationship(lazy="raise")
+    grids: Mapped[list[Grid]] = relationship(
+        secondary=grid_packages,
+        back_populates="packages",
+        lazy="raise",
+        order_by=Grid.id,
+    )
+
+    def __repr__(self) -> str:
+        return f"Package(id={self.id!r}, slug={self.slug!r})"

@@ -1,0 +1,107 @@
+"""Make sense of the repository URLs people paste.
+
+`parse_repo_url` recognises a repository on a supported forge however its
+URL was written (http or https, `www.`, a trailing slash, `.git`, a path into
+the tree, the SSH form) and gives its canonical URL. `repo_key` is the
+identity used to stop two packages from claiming one repository.
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+Forge = Literal["github", "gitlab", "bitbucket", "codeberg"]
+
+FORGE_HOSTS: dict[str, Forge] = {
+    "github.com": "github",
+    "gitlab.com": "gitlab",
+    "bitbucket.org": "bitbucket",
+    "codeberg.org": "codeberg",
+}
+
+# Forges whose owner and repository names are case-insensitive.
+_CASE_INSENSITIVE: frozenset[Forge] = frozenset({"github", "bitbucket", "codeberg"})
+
+_SCP_LIKE = re.compile(r"^[\w.-]+@(?P<host>[\w.-]+):(?P<path>[^\s]+)$")
+_NAME = re.compile(r"^[\w.-]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class RepoRef:
+    forge: Forge
+    host: str
+    path: str  # "owner/name", or "group/sub-group/name" on GitLab
+
+    @property
+    def owner(self) -> str:
+        return self.path.rsplit("/", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[1]
+
+    @property
+    def canonical_url(self) -> str:
+        path = self.path.lower() if self.forge in _CASE_INSENSITIVE else self.path
+        return f"https://{self.host}/{path}"
+
+
+def _split(url: str) -> tuple[str, list[str]] | None:
+    """Host and path segments of an http(s), ssh, git or scp-like URL."""
+    url = url.strip()
+    if match := _SCP_LIKE.match(url):
+        host, path = match["host"], match["path"]
+    else:
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in {"http", "https", "ssh", "git", "git+ssh"}:
+            return None
+        host, path = parts.hostname or "", parts.path
+    host = host.lower().removeprefix("www.")
+    if not host:
+        return None
+    return host, [segment for segment in path.split("/") if segment]
+
+
+def parse_repo_url(url: str) -> RepoRef | None:
+    """The repository a URL points at, or None when it is not one we can fetch."""
+    split = _split(url)
+    if split is None:
+        return None
+    host, segments = split
+    forge = FORGE_HOSTS.get(host)
+    if forge is None:
+        return None
+
+    if forge == "gitlab":
+        # GitLab nests groups; "/-/" starts the part that is not the project.
+        if "-" in segments:
+            segments = segments[: segments.index("-")]
+    else:
+        segments = segments[:2]
+    if len(segments) < 2:
+        return None
+    segments[-1] = re.sub(r"\.git$", "", segments[-1])
+    if not all(_NAME.match(segment) for segment in segments):
+        return None
+    return RepoRef(forge=forge, host=host, path="/".join(segments))
+
+
+def repo_key(url: str) -> str | None:
+    """The identity of the repository behind `url`; None for an empty URL."""
+    if not url.strip():
+        return None
+    ref = parse_repo_url(url)
+    if ref is not None:
+        return ref.canonical_url.lower()
+    split = _split(url)
+    if split is None:
+        return url.strip().lower()
+    host, segments = split
+    return "/".join([host, *segments]).lower()
+
+
+def is_valid_repo_url(url: str) -> bool:
+    """Whether `url` can be stored as a repo_url (any host; forges are optional)."""
+    split = _split(url)
+    return split is not None and "." in split[0]

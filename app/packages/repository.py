@@ -1,0 +1,90 @@
+"""Queries on packages. Functions flush at most; the caller commits."""
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.lookup import id_or_slug
+from app.models import Package, grid_packages
+
+
+async def find_package(session: AsyncSession, segment: str) -> Package | None:
+    clause = id_or_slug(Package, segment)
+    if clause is None:
+        return None
+    return await session.scalar(select(Package).where(clause))
+
+
+async def get_by_id(session: AsyncSession, package_id: int) -> Package | None:
+    return await session.get(Package, package_id, populate_existing=True)
+
+
+async def list_page(
+    session: AsyncSession, limit: int, offset: int
+) -> tuple[int, Sequence[Package]]:
+    """The total count and one page of packages, newest id first."""
+    count = await session.scalar(select(func.count()).select_from(Package))
+    rows = await session.scalars(
+        select(Package).order_by(Package.id.desc()).limit(limit).offset(offset)
+    )
+    return count or 0, rows.all()
+
+
+async def grid_ids_by_package(
+    session: AsyncSession, package_ids: Iterable[int]
+) -> dict[int, list[int]]:
+    """Each package's grid ids, in ascending order, in one query."""
+    ids = list(package_ids)
+    result: dict[int, list[int]] = {package_id: [] for package_id in ids}
+    if not ids:
+        return result
+    rows = await session.execute(
+        select(grid_packages.c.package_id, grid_packages.c.grid_id)
+        .where(grid_packages.c.package_id.in_(ids))
+        .order_by(grid_packages.c.grid_id)
+    )
+    for package_id, grid_id in rows:
+        result[package_id].append(grid_id)
+    return result
+
+
+async def holder_of(
+    session: AsyncSession, column: Any, value: Any, *, other_than: int | None = None
+) -> int | None:
+    """The id of a package whose `column` equals `value`, except `other_than`."""
+    query = select(Package.id).where(column == value)
+    if other_than is not None:
+        query = query.where(Package.id != other_than)
+    return await session.scalar(query.limit(1))
+
+
+async def update_columns(
+    session: AsyncSession, package_id: int, values: dict[str, Any]
+) -> None:
+    """Write only the given columns, so concurrent writers of others survive."""
+    await session.execute(
+        update(Package).where(Package.id == package_id).values(**values)
+    )
+
+
+async def replace_grids(
+    session: AsyncSession, package_id: int, grid_ids: Iterable[int]
+) -> None:
+    await session.execute(
+        delete(grid_packages).where(grid_packages.c.package_id == package_id)
+    )
+    rows = [{"grid_id": grid_id, "package_id": package_id} for grid_id in grid_ids]
+    if rows:
+        await session.execute(insert(grid_packages), rows)
+
+
+async def add(session: AsyncSession, package: Package) -> Package:
+    session.add(package)
+    await session.flush()
+    return package
+
+
+async def remove(session: AsyncSession, package_id: int) -> None:
+    await session.execute(delete(Package).where(Package.id == package_id))

@@ -1,0 +1,145 @@
+"""Package routes: read the catalogue, and edit it with a token."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.api.deps import LinksDep, SessionDep, SettingsDep
+from app.api.links import Links
+from app.api.pagination import Page, Paging
+from app.auth.tokens import TokenDep
+from app.config import Settings
+from app.errors import NotFound
+from app.models import Package
+from app.packages import repository, service
+from app.packages.schemas import PackageCreate, PackageRead, PackageUpdate
+
+router = APIRouter(prefix="/packages", tags=["packages"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No token, or an unknown one."},
+    404: {"description": "No such package."},
+    409: {"description": "The slug or repository is already used by another package."},
+    422: {"description": "A field is invalid, unknown, or read-only with a new value."},
+}
+_MERGE_PATCH = {
+    "requestBody": {
+        "content": {
+            "application/merge-patch+json": {
+                "schema": {"$ref": "#/components/schemas/PackageUpdate"}
+            }
+        }
+    }
+}
+
+
+async def _read(
+    session: AsyncSession, package: Package, links: Links, settings: Settings
+) -> PackageRead:
+    grids = await repository.grid_ids_by_package(session, [package.id])
+    return PackageRead.build(package, grids[package.id], links, settings.zone)
+
+
+async def _found(session: AsyncSession, segment: str) -> Package:
+    package = await repository.find_package(session, segment)
+    if package is None:
+        raise NotFound()
+    return package
+
+
+@router.get("/", response_model=Page[PackageRead])
+async def list_packages(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    paging: Annotated[Paging, Depends()],
+    links: LinksDep,
+) -> Page[PackageRead]:
+    """List packages, newest first."""
+    count, rows = await repository.list_page(session, paging.limit, paging.offset)
+    grids = await repository.grid_ids_by_package(session, [row.id for row in rows])
+    next_url, previous_url = paging.links(request, count)
+    return Page[PackageRead](
+        count=count,
+        next=next_url,
+        previous=previous_url,
+        results=[
+            PackageRead.build(row, grids[row.id], links, settings.zone) for row in rows
+        ],
+    )
+
+
+@router.get("/{package}/", response_model=PackageRead, responses={404: _ERRORS[404]})
+async def get_package(
+    package: str, session: SessionDep, settings: SettingsDep, links: LinksDep
+) -> PackageRead:
+    """Get one package by id (all digits) or slug."""
+    return await _read(session, await _found(session, package), links, settings)
+
+
+@router.patch(
+    "/{package}/",
+    response_model=PackageRead,
+    responses=_ERRORS,
+    openapi_extra=_MERGE_PATCH,
+)
+async def update_package(
+    package: str,
+    patch: PackageUpdate,
+    session: SessionDep,
+    settings: SettingsDep,
+    links: LinksDep,
+    _token: TokenDep,
+) -> PackageRead:
+    """Edit a package with a JSON merge patch (RFC 7396).
+
+    Keys not sent are left alone; null clears repo_url, pypi_url or
+    documentation_url. Fetched stats, id, created and modified are read-only:
+    they may be sent back unchanged, a different value is refused.
+    """
+    row = await _found(session, package)
+    grids = await repository.grid_ids_by_package(session, [row.id])
+    if await service.update_package(session, row, patch, grids[row.id]):
+        await session.commit()
+        row = await repository.get_by_id(session, row.id) or row
+    return await _read(session, row, links, settings)
+
+
+@router.post(
+    "/",
+    response_model=PackageRead,
+    status_code=201,
+    responses={k: v for k, v in _ERRORS.items() if k != 404},
+)
+async def create_package(
+    create: PackageCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    links: LinksDep,
+    _token: TokenDep,
+) -> PackageRead:
+    """Add a package to the catalogue."""
+    row = await service.create_package(session, create)
+    await session.commit()
+    response.headers["Location"] = links.package(row.id)
+    row = await repository.get_by_id(session, row.id) or row
+    return await _read(session, row, links, settings)
+
+
+@router.delete(
+    "/{package}/",
+    status_code=204,
+    response_class=Response,
+    responses={401: _ERRORS[401], 404: _ERRORS[404]},
+)
+async def delete_package(
+    package: str, session: SessionDep, _token: TokenDep
+) -> Response:
+    """Remove a package from the catalogue."""
+    row = await _found(session, package)
+    await repository.remove(session, row.id)
+    await session.commit()
+    return Response(status_code=204)

@@ -1,0 +1,200 @@
+"""The package resource as Django Packages v4 serves it, and its edits.
+
+`PackageRead` has exactly the reference's 18 keys in the reference's order.
+`PackageUpdate` is a JSON merge patch over the writable keys; it also admits
+the read-only keys so a client can send back what it read, and the service
+refuses only a read-only key whose value differs from the stored one.
+"""
+
+import re
+from datetime import datetime, tzinfo
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+)
+
+from app.api.links import Links
+from app.db.base import local_time
+from app.models import Package
+from app.packages.repo_url import is_valid_repo_url
+
+SLUG_PATTERN = r"^[-a-zA-Z0-9_]+$"
+_SLUG = re.compile(SLUG_PATTERN)
+# PEP 508 project names, as a bare pypi_url may hold one.
+_PYPI_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+
+READ_ONLY_FIELDS = (
+    "id",
+    "created",
+    "modified",
+    "last_fetched",
+    "last_updated",
+    "repo_watchers",
+    "repo_forks",
+    "repo_description",
+    "pypi_version",
+    "commits_over_52",
+    "participants",
+)
+
+
+class PackageRead(BaseModel):
+    category: str = Field(description="Hyperlink to the package's category.")
+    grids: list[str] = Field(description="Hyperlinks to the grids the package is in.")
+    id: int
+    title: str
+    slug: str
+    last_updated: datetime | None = Field(
+        description="When the repository last had a commit; null until fetched."
+    )
+    last_fetched: datetime | None = Field(
+        description="When the stats were last fetched; null until then."
+    )
+    repo_url: str
+    pypi_version: str
+    created: datetime
+    modified: datetime
+    repo_forks: int
+    repo_description: str
+    pypi_url: str
+    documentation_url: str
+    repo_watchers: int = Field(description="The repository's star count.")
+    commits_over_52: list[int] = Field(
+        description="Commits in each of the last 52 weeks, oldest first; [] until fetched."
+    )
+    participants: list[str] = Field(description="Contributors' logins.")
+
+    @classmethod
+    def build(
+        cls, package: Package, grid_ids: list[int], links: Links, zone: tzinfo
+    ) -> "PackageRead":
+        return cls(
+            category=links.category(package.category_id),
+            grids=[links.grid(grid_id) for grid_id in grid_ids],
+            id=package.id,
+            title=package.title,
+            slug=package.slug,
+            last_updated=local_time(package.last_updated, zone),
+            last_fetched=local_time(package.last_fetched, zone),
+            repo_url=package.repo_url,
+            pypi_version=package.pypi_version,
+            created=local_time(package.created, zone),
+            modified=local_time(package.modified, zone),
+            repo_forks=package.repo_forks,
+            repo_description=package.repo_description,
+            pypi_url=package.pypi_url,
+            documentation_url=package.documentation_url,
+            repo_watchers=package.repo_watchers,
+            commits_over_52=package.commits_over_52,
+            participants=package.participants,
+        )
+
+
+def _check_slug(value: str) -> str:
+    if not _SLUG.match(value):
+        raise ValueError("a slug is letters, digits, '-' and '_' only")
+    if value.isdigit():
+        raise ValueError("a slug may not be all digits: that would read as an id")
+    return value
+
+
+def _is_http_url(value: str) -> bool:
+    if any(char.isspace() for char in value):
+        return False
+    try:
+        parts = urlsplit(value)
+        return parts.scheme.lower() in {"http", "https"} and bool(parts.hostname)
+    except ValueError:
+        return False
+
+
+def _check_http_url(value: str) -> str:
+    value = value.strip()
+    if value and not _is_http_url(value):
+        raise ValueError("must be an http(s) URL, or empty")
+    return value
+
+
+def _check_repo_url(value: str) -> str:
+    value = value.strip()
+    if value and not is_valid_repo_url(value):
+        raise ValueError("must be a repository URL (https://host/owner/name), or empty")
+    return value
+
+
+def _check_pypi_url(value: str) -> str:
+    value = value.strip()
+    if value and not (_is_http_url(value) or _PYPI_NAME.match(value)):
+        raise ValueError("must be a PyPI project URL or name, or empty")
+    return value
+
+
+Title = Annotated[str, Field(min_length=1, max_length=100)]
+Slug = Annotated[
+    str,
+    Field(min_length=1, max_length=100, pattern=SLUG_PATTERN),
+    AfterValidator(_check_slug),
+]
+HttpUrlText = Annotated[str, Field(max_length=500), AfterValidator(_check_http_url)]
+RepoUrlText = Annotated[str, Field(max_length=500), AfterValidator(_check_repo_url)]
+PypiUrlText = Annotated[str, Field(max_length=500), AfterValidator(_check_pypi_url)]
+Reference = Annotated[
+    int | str,
+    Field(description="A hyperlink to the resource, or its id."),
+]
+
+_NOT_NULL = ("title", "slug", "category")
+
+
+class PackageWrite(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    title: Title | None = None
+    slug: Slug | None = None
+    category: Reference | None = None
+    grids: list[Reference] | None = Field(
+        default=None, description="Hyperlinks or ids; replaces the package's grids."
+    )
+    repo_url: RepoUrlText | None = Field(default=None, description="null clears it.")
+    pypi_url: PypiUrlText | None = Field(default=None, description="null clears it.")
+    documentation_url: HttpUrlText | None = Field(
+        default=None, description="null clears it."
+    )
+
+    @field_validator(*_NOT_NULL, mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may not be null")
+        return value
+
+
+class PackageUpdate(PackageWrite):
+    """A JSON merge patch (RFC 7396) of a package: absent keys stay as they are.
+
+    The read-only keys below are accepted only with their current value.
+    """
+
+    id: int | None = None
+    created: datetime | None = None
+    modified: datetime | None = None
+    last_fetched: datetime | None = None
+    last_updated: datetime | None = None
+    repo_watchers: int | None = None
+    repo_forks: int | None = None
+    repo_description: str | None = None
+    pypi_version: str | None = None
+    commits_over_52: list[int] | None = None
+    participants: list[str] | None = None
+
+
+class PackageCreate(PackageWrite):
+    title: Title
+    slug: Slug
+    category: Reference

@@ -1,0 +1,176 @@
+"""Rules for writing packages: merge patches, read-only keys, uniqueness.
+
+Edits write only the columns that change (plus `modified`), so a refresh
+that lands at the same time keeps its stats. A key the client did not send
+is left alone; null clears a nullable text field to "".
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.api.links import id_from_link
+from app.db.base import utcnow
+from app.db.lookup import MAX_ID
+from app.db.queries import existing_ids
+from app.errors import Conflict, InvalidFields, field_error
+from app.models import Category, Grid, Package
+from app.packages import repository
+from app.packages.repo_url import repo_key
+from app.packages.schemas import (
+    READ_ONLY_FIELDS,
+    PackageCreate,
+    PackageUpdate,
+    PackageWrite,
+)
+
+_CLEARABLE = ("repo_url", "pypi_url", "documentation_url")
+
+
+def _same(current: Any, sent: Any) -> bool:
+    if isinstance(current, datetime) and isinstance(sent, datetime):
+        if sent.tzinfo is None:
+            sent = sent.replace(tzinfo=UTC)
+        return current == sent
+    return bool(current == sent)
+
+
+def _read_only_errors(package: Package, patch: PackageUpdate) -> list[dict[str, Any]]:
+    errors = []
+    for name in READ_ONLY_FIELDS:
+        if name in patch.model_fields_set and not _same(
+            getattr(package, name), getattr(patch, name)
+        ):
+            errors.append(
+                field_error(
+                    name,
+                    "read-only: it may be sent only with its current value",
+                    "read_only",
+                )
+            )
+    return errors
+
+
+def _references(
+    raw: list[int | str], field: str, errors: list[dict[str, Any]]
+) -> list[int]:
+    ids = []
+    for index, value in enumerate(raw):
+        found = id_from_link(value)
+        if found is None or found > MAX_ID:
+            errors.append(
+                {
+                    "loc": ["body", field, index]
+                    if field == "grids"
+                    else ["body", field],
+                    "msg": "must be a hyperlink ending in an id, or an id",
+                    "type": "reference",
+                }
+            )
+        else:
+            ids.append(found)
+    return ids
+
+
+async def _resolve(
+    session: AsyncSession,
+    write: PackageWrite,
+    package_id: int | None,
+    errors: list[dict[str, Any]],
+) -> tuple[dict[str, Any], list[int] | None]:
+    """Column values and grid ids for the keys `write` carries."""
+    sent = write.model_fields_set
+    values: dict[str, Any] = {}
+    for name in ("title", "slug"):
+        if name in sent:
+            values[name] = getattr(write, name)
+    for name in _CLEARABLE:
+        if name in sent:
+            values[name] = getattr(write, name) or ""
+
+    if "category" in sent and write.category is not None:
+        (category_id, *_) = _references([write.category], "category", errors) or [None]
+        if category_id is not None:
+            if await existing_ids(session, Category, [category_id]):
+                values["category_id"] = category_id
+            else:
+                errors.append(
+                    field_error(
+                        "category", f"no category has id {category_id}", "reference"
+                    )
+                )
+
+    grid_ids: list[int] | None = None
+    if "grids" in sent:
+        grid_ids = sorted(set(_references(write.grids or [], "grids", errors)))
+        missing = set(grid_ids) - await existing_ids(session, Grid, grid_ids)
+        if missing:
+            listed = ", ".join(str(i) for i in sorted(missing))
+            errors.append(field_error("grids", f"no grid has id {listed}", "reference"))
+
+    if errors:
+        raise InvalidFields(errors)
+
+    if "slug" in values:
+        holder = await repository.holder_of(
+            session, Package.slug, values["slug"], other_than=package_id
+        )
+        if holder is not None:
+            raise Conflict(
+                f"slug {values['slug']!r} is already used by package {holder}"
+            )
+    if "repo_url" in values:
+        values["repo_key"] = repo_key(values["repo_url"])
+        if values["repo_key"] is not None:
+            holder = await repository.holder_of(
+                session, Package.repo_key, values["repo_key"], other_than=package_id
+            )
+            if holder is not None:
+                raise Conflict(
+                    f"repository {values['repo_url']!r} is already used by package {holder}"
+                )
+    return values, grid_ids
+
+
+async def update_package(
+    session: AsyncSession,
+    package: Package,
+    patch: PackageUpdate,
+    current_grids: list[int],
+) -> bool:
+    """Apply a merge patch; True when anything changed."""
+    errors = _read_only_errors(package, patch)
+    values, grid_ids = await _resolve(session, patch, package.id, errors)
+
+    changed = {k: v for k, v in values.items() if getattr(package, k) != v}
+    grids_changed = grid_ids is not None and grid_ids != current_grids
+    if not changed and not grids_changed:
+        return False
+
+    changed["modified"] = utcnow()
+    await _write(
+        session, lambda: repository.update_columns(session, package.id, changed)
+    )
+    if grids_changed and grid_ids is not None:
+        await repository.replace_grids(session, package.id, grid_ids)
+    return True
+
+
+async def create_package(session: AsyncSession, create: PackageCreate) -> Package:
+    values, grid_ids = await _resolve(session, create, None, [])
+    values.setdefault("repo_key", None)
+    package = Package(**values)
+    await _write(session, lambda: repository.add(session, package))
+    if grid_ids:
+        await repository.replace_grids(session, package.id, grid_ids)
+    return package
+
+
+async def _write(session: AsyncSession, action: Any) -> None:
+    """Run a write; a unique value taken by a concurrent writer is a 409."""
+    try:
+        await action()
+    except IntegrityError as exc:
+        raise Conflict("slug or repository is already used by another package") from exc

@@ -1,0 +1,67 @@
+"""Plain async factories for catalogue rows. Each commits what it makes."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.models import Category, Grid, Package, grid_packages
+from app.packages.repo_url import repo_key
+
+EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+async def make_category(
+    sessionmaker: async_sessionmaker[AsyncSession], **values: Any
+) -> Category:
+    values.setdefault("id", 1)
+    values.setdefault("title", "App")
+    values.setdefault("slug", "apps")
+    values.setdefault("title_plural", "Apps")
+    values.setdefault("created", EPOCH)
+    values.setdefault("modified", EPOCH)
+    category = Category(**values)
+    async with sessionmaker() as session:
+        session.add(category)
+        await session.commit()
+    return category
+
+
+async def make_package(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    grid_ids: tuple[int, ...] = (),
+    **values: Any,
+) -> Package:
+    values.setdefault("title", f"Package {values.get('id', '')}".strip())
+    values.setdefault("slug", f"package-{values.get('id', 'x')}")
+    values.setdefault("category_id", 1)
+    values.setdefault("created", EPOCH)
+    values.setdefault("modified", EPOCH)
+    values.setdefault("repo_key", repo_key(values.get("repo_url", "")))
+    package = Package(**values)
+    async with sessionmaker() as session:
+        session.add(package)
+        await session.flush()
+        if grid_ids:
+            await session.execute(
+                insert(grid_packages),
+                [{"grid_id": g, "package_id": package.id} for g in grid_ids],
+            )
+        await session.commit()
+    return package
+
+
+async def make_grid(
+    sessionmaker: async_sessionmaker[AsyncSession], **values: Any
+) -> Grid:
+    values.setdefault("title", f"Grid {values.get('id', '')}".strip())
+    values.setdefault("slug", f"grid-{values.get('id', 'x')}")
+    values.setdefault("created", EPOCH)
+    values.setdefault("modified", EPOCH)
+    grid = Grid(**values)
+    async with sessionmaker() as session:
+        session.add(grid)
+        await session.commit()
+    return grid
