@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     fetch_enabled: bool = True
     fetch_interval: timedelta = Field(
         default=timedelta(hours=24),
+        gt=timedelta(0),
         description="How old last_fetched may get before a package is due again.",
     )
     fetch_concurrency: int = Field(default=16, ge=1, le=256)
@@ -70,6 +71,22 @@ class Settings(BaseSettings):
     load_sample_data: bool = True
     log_format: str = Field(default="console", pattern="^(console|json)$")
     log_level: str = "INFO"
+
+    @field_validator("github_token", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("fetch_interval", mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        """A plain number is seconds; "HH:MM:SS" and ISO 8601 ("P1D") work too."""
+        if isinstance(value, str):
+            try:
+                return timedelta(seconds=float(value))
+            except (ValueError, OverflowError):
+                return value
+        return value
 
     @field_validator("time_zone")
     @classmethod

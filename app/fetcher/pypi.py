@@ -1,0 +1,135 @@
+"""Latest release and documentation link from PyPI's JSON API.
+
+https://docs.pypi.org/api/json/ : `GET /pypi/{name}/json` gives `info`
+(`version` is the newest final release when there is one), `releases`
+(version string to files) and `urls`.
+"""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+from packaging.version import InvalidVersion, Version
+
+from app.config import Settings
+from app.fetcher.errors import PermanentError
+from app.fetcher.http import get_json
+
+# A project name as PEP 508 allows it.
+# https://packaging.python.org/en/latest/specifications/name-normalization/
+_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
+_PYPI_HOSTS = frozenset({"pypi.org", "pypi.python.org"})
+# Path prefixes of a project page: /project/NAME/ (pypi.org), /pypi/NAME (legacy).
+_PROJECT_PREFIXES = frozenset({"project", "pypi"})
+
+
+@dataclass(frozen=True, slots=True)
+class PyPIStats:
+    version: str | None  # None when PyPI lists no usable release
+    documentation_url: str | None
+
+
+def pypi_name(pypi_url: str) -> str | None:
+    """The project name in a stored pypi_url, or None when there is none.
+
+    The catalogue holds legacy URLs (`http://pypi.python.org/pypi/NAME`, with
+    or without a trailing slash), current ones (`https://pypi.org/project/NAME/`)
+    and bare names.
+    """
+    value = pypi_url.strip()
+    if _NAME.match(value):
+        return value
+
+    parts = urlsplit(value)
+    host = (parts.hostname or "").removeprefix("www.")
+    if parts.scheme not in ("http", "https") or host not in _PYPI_HOSTS:
+        return None
+    segments = [segment for segment in parts.path.split("/") if segment]
+    if len(segments) >= 2 and segments[0] in _PROJECT_PREFIXES:
+        name = segments[1]
+        return name if _NAME.match(name) else None
+    return None
+
+
+def latest_version(releases: Mapping[str, Any]) -> str | None:
+    """The newest release by PEP 440 ordering, as PyPI would choose it.
+
+    Keys are compared as versions, not strings (0.10.0 > 0.9.0); keys that do
+    not parse are skipped; releases without files or whose files are all
+    yanked are skipped; pre-releases count only when there is nothing else.
+    """
+    candidates: list[tuple[Version, str]] = []
+    for key, files in releases.items():
+        try:
+            version = Version(key)
+        except InvalidVersion:
+            continue
+        if _has_live_file(files):
+            candidates.append((version, key))
+
+    finals = [pair for pair in candidates if not pair[0].is_prerelease]
+    chosen = finals or candidates
+    return max(chosen)[1] if chosen else None
+
+
+def documentation_url(info: Mapping[str, Any]) -> str | None:
+    """The project's documentation link from its metadata, if it has one.
+
+    `project_urls` may be missing or null and its keys are free text, so a
+    key named like documentation ("Documentation", "docs", "Docs: RTD") is
+    looked for case-insensitively before the legacy `docs_url`. Only http(s)
+    values are taken.
+    """
+    project_urls = info.get("project_urls")
+    if not isinstance(project_urls, dict):
+        project_urls = {}
+    for key, value in project_urls.items():
+        label = key.strip().lower()
+        if (label in ("documentation", "docs") or label.startswith("docs")) and (
+            _is_web_url(value)
+        ):
+            return str(value).strip()
+    docs_url = info.get("docs_url")
+    return str(docs_url).strip() if _is_web_url(docs_url) else None
+
+
+class PyPIClient:
+    def __init__(self, http_client: httpx.AsyncClient, settings: Settings) -> None:
+        self._http = http_client
+        self._settings = settings
+        self._base = settings.pypi_url.rstrip("/")
+
+    async def fetch(self, name: str) -> PyPIStats:
+        reply = await get_json(
+            self._http,
+            f"{self._base}/pypi/{quote(name)}/json",
+            settings=self._settings,
+        )
+        data = reply.data
+        info = data.get("info") if isinstance(data, dict) else None
+        if not isinstance(info, dict):
+            raise PermanentError(
+                "unexpected response", url=reply.url, status=reply.status
+            )
+
+        version = info.get("version")
+        if not isinstance(version, str) or not version.strip():
+            releases = data.get("releases")
+            version = latest_version(releases) if isinstance(releases, dict) else None
+        return PyPIStats(version=version, documentation_url=documentation_url(info))
+
+
+def _has_live_file(files: Any) -> bool:
+    if not isinstance(files, list):
+        return False
+    return any(isinstance(f, dict) and not f.get("yanked", False) for f in files)
+
+
+def _is_web_url(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    parts = urlsplit(value.strip())
+    return parts.scheme in ("http", "https") and bool(parts.netloc)

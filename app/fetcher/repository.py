@@ -1,0 +1,177 @@
+"""The refresh's queries: which packages to fetch, and storing what came back.
+
+Results are written with UPDATEs of the fetched columns only, never by
+saving a whole row read earlier: an edit a person makes while a fetch is in
+flight (title, repo_url, documentation_url, ...) survives. `modified` tells
+clients that a person changed the package, so it is never set here. These
+functions only flush; the caller owns the transaction.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Package
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPackage:
+    """What a refresh needs to know about a package before fetching it."""
+
+    id: int
+    slug: str
+    repo_url: str
+    pypi_url: str
+    documentation_url: str
+    repo_watchers: int
+    repo_forks: int
+    repo_description: str
+    repo_archived: bool
+    pypi_version: str
+    participants: list[str]
+    commits_over_52: list[int]
+    last_updated: datetime | None
+
+
+_STORED_COLUMNS = (
+    Package.id,
+    Package.slug,
+    Package.repo_url,
+    Package.pypi_url,
+    Package.documentation_url,
+    Package.repo_watchers,
+    Package.repo_forks,
+    Package.repo_description,
+    Package.repo_archived,
+    Package.pypi_version,
+    Package.participants,
+    Package.commits_over_52,
+    Package.last_updated,
+)
+
+
+async def list_packages(
+    session: AsyncSession, *, slugs: Sequence[str] | None = None
+) -> list[StoredPackage]:
+    """Every package, or those with the given slugs, by id."""
+    query = select(*_STORED_COLUMNS).order_by(Package.id)
+    if slugs is not None:
+        query = query.where(Package.slug.in_(slugs))
+    rows = await session.execute(query)
+    return [StoredPackage(**row._asdict()) for row in rows]
+
+
+async def list_due_packages(
+    session: AsyncSession, *, fetched_before: datetime, limit: int
+) -> list[StoredPackage]:
+    """Packages never fetched or fetched before the cutoff, oldest first.
+
+    A package that failed after the cutoff waits too, so a broken upstream
+    is asked once per interval rather than on every poll.
+    """
+    query = (
+        select(*_STORED_COLUMNS)
+        .where(
+            or_(Package.last_fetched.is_(None), Package.last_fetched < fetched_before),
+            or_(
+                Package.last_exception_at.is_(None),
+                Package.last_exception_at < fetched_before,
+            ),
+        )
+        .order_by(Package.last_fetched.asc().nulls_first(), Package.id)
+        .limit(limit)
+    )
+    rows = await session.execute(query)
+    return [StoredPackage(**row._asdict()) for row in rows]
+
+
+async def save_success(
+    session: AsyncSession,
+    package_id: int,
+    values: Mapping[str, Any],
+    *,
+    at: datetime,
+    note: str | None = None,
+) -> None:
+    """Store fetched values and mark the fetch done.
+
+    A `note` (statistics still being computed) is kept in last_exception
+    without counting as a failure; otherwise the failure count starts over.
+    """
+    bookkeeping: dict[str, Any] = {"last_fetched": at}
+    if note is None:
+        bookkeeping["last_exception_count"] = 0
+    else:
+        bookkeeping.update(last_exception=note, last_exception_at=at)
+    await _update(session, package_id, {**values, **bookkeeping})
+
+
+async def save_failure(
+    session: AsyncSession,
+    package_id: int,
+    values: Mapping[str, Any],
+    *,
+    message: str,
+    at: datetime,
+) -> None:
+    """Store what did succeed, and count one more consecutive failure."""
+    await _update(
+        session,
+        package_id,
+        {
+            **values,
+            "last_exception": message,
+            "last_exception_at": at,
+            "last_exception_count": Package.last_exception_count + 1,
+        },
+    )
+
+
+async def fill_documentation_url(
+    session: AsyncSession, package_id: int, url: str
+) -> bool:
+    """Set documentation_url unless someone has set one; whether it was set."""
+    result = await session.execute(
+        update(Package)
+        .where(Package.id == package_id, Package.documentation_url == "")
+        .values(documentation_url=url)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def repo_key_owner(
+    session: AsyncSession, key: str, *, other_than: int
+) -> int | None:
+    """The id of another package that already claims this repository."""
+    return await session.scalar(
+        select(Package.id).where(Package.repo_key == key, Package.id != other_than)
+    )
+
+
+async def move_repo(
+    session: AsyncSession, package_id: int, *, old_url: str, new_url: str, key: str
+) -> bool:
+    """Point a package at its repository's new address, unless its URL was edited."""
+    result = await session.execute(
+        update(Package)
+        .where(Package.id == package_id, Package.repo_url == old_url)
+        .values(repo_url=new_url, repo_key=key)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def _update(
+    session: AsyncSession, package_id: int, values: Mapping[str, Any]
+) -> None:
+    await session.execute(
+        update(Package)
+        .where(Package.id == package_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
