@@ -5,7 +5,6 @@ other tools set them, so they are kept stable.
 """
 
 from datetime import timedelta
-from functools import cached_property
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
@@ -97,9 +96,9 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
-    @cached_property
+    @property
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.time_zone)
+        return ZoneInfo(self.time_zone)  # ZoneInfo keeps its own cache
 
     @property
     def is_sqlite(self) -> bool:

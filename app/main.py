@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import __version__
 from app.api import root
 from app.api.methods import API_PREFIX, ApiPathMiddleware
+from app.api.proxy import ProxyHeadersMiddleware
 from app.categories.router import router as categories_router
 from app.config import Settings
 from app.db.engine import create_engine, create_sessionmaker

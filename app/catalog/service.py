@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.links import Links, id_from_link
@@ -66,10 +67,15 @@ async def _upsert(
         )
         new = [row for row in chunk if row["id"] not in existing]
         old = [row for row in chunk if row["id"] in existing]
-        if new:
-            await session.execute(insert(model), new)
-        if old:
-            await session.execute(update(model), old)
+        try:
+            if new:
+                await session.execute(insert(model), new)
+            if old:
+                await session.execute(update(model), old)
+        except IntegrityError as exc:
+            raise CatalogError(
+                f"{table.name}: the document gives a record a slug or repository that another id already holds"
+            ) from exc
 
 
 async def _sync_sequences(session: AsyncSession, tables: Sequence[str]) -> None:
@@ -112,17 +118,10 @@ async def import_catalog(session: AsyncSession, document: Any) -> ImportSummary:
     await _upsert(session, Grid, grids)
     summary.grids = len(grids)
 
-    keys_in_use = dict(
-        (
-            await session.execute(
-                select(Package.repo_key, Package.id).where(
-                    Package.repo_key.is_not(None)
-                )
-            )
-        )
-        .tuples()
-        .all()
+    in_use = await session.execute(
+        select(Package.repo_key, Package.id).where(Package.repo_key.is_not(None))
     )
+    keys_in_use: dict[str | None, int] = {key: package_id for key, package_id in in_use}
     packages, memberships = [], set()
     for record in document.packages:
         key = repo_key(record.repo_url)
@@ -207,14 +206,10 @@ async def export_catalog(
     grids = (await session.scalars(select(Grid).order_by(Grid.id))).all()
     packages = (await session.scalars(select(Package).order_by(Package.id))).all()
     pairs = (
-        (
-            await session.execute(
-                select(grid_packages.c.grid_id, grid_packages.c.package_id)
-            )
+        await session.execute(
+            select(grid_packages.c.grid_id, grid_packages.c.package_id)
         )
-        .tuples()
-        .all()
-    )
+    ).all()
 
     by_grid: dict[int, list[int]] = {grid.id: [] for grid in grids}
     by_package: dict[int, list[int]] = {package.id: [] for package in packages}

@@ -1,0 +1,265 @@
+"""The `packages-api` command: migrate, tokens, import and export, fetch's arguments."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.cli import SAMPLE_CATALOG
+from app.db.migrate import alembic_config
+from tests.cli.conftest import Invoke
+
+Query = Callable[..., list[tuple[Any, ...]]]
+
+CATALOGUE_TABLES = ("categories", "grids", "packages", "grid_packages")
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def table_counts(query: Query, database: str = "cli.db") -> dict[str, int]:
+    return {
+        table: query(f"SELECT count(*) FROM {table}", database)[0][0]
+        for table in CATALOGUE_TABLES
+    }
+
+
+def test_migrate_brings_a_new_database_to_the_newest_migration(
+    invoke: Invoke, query: Query
+) -> None:
+    result = invoke("migrate")
+    again = invoke("migrate")
+
+    assert (result.exit_code, result.stdout) == (
+        0,
+        "database is at the newest migration\n",
+    )
+    assert (again.exit_code, again.stdout) == (0, result.stdout)
+    assert query("SELECT version_num FROM alembic_version") == [(head_revision(),)]
+
+
+def test_token_create_prints_the_token_once_and_stores_its_digest(
+    invoke: Invoke, query: Query, workdir: Path
+) -> None:
+    result = invoke("token", "create", "ci")
+
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[:-1] == ["created token 'ci'; keep it now, it is not shown again:"]
+    secret = lines[-1]
+    assert secret.startswith("pkapi_")
+    assert len(secret) == len("pkapi_") + 43
+    assert query("SELECT name, token_hash, scopes, last_used_at FROM api_tokens") == [
+        ("ci", hashlib.sha256(secret.encode()).hexdigest(), '["write"]', None)
+    ]
+    stored = b"".join(path.read_bytes() for path in workdir.glob("cli.db*"))
+    assert secret.encode() not in stored
+
+
+def test_each_token_is_new(invoke: Invoke, query: Query) -> None:
+    first = invoke("token", "create", "ci").stdout.splitlines()[-1]
+    second = invoke("token", "create", "deploy").stdout.splitlines()[-1]
+
+    assert first != second
+    assert query("SELECT name FROM api_tokens ORDER BY id") == [("ci",), ("deploy",)]
+
+
+def test_a_token_name_is_used_once(invoke: Invoke, query: Query) -> None:
+    invoke("token", "create", "ci")
+
+    result = invoke("token", "create", "ci")
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == "a token named 'ci' already exists\n"
+    assert query("SELECT count(*) FROM api_tokens") == [(1,)]
+
+
+def test_the_installed_command_prints_the_token_alone_on_its_last_line(
+    cli_env: dict[str, str], query: Query, workdir: Path
+) -> None:
+    command = Path(sys.executable).with_name("packages-api")
+    result = subprocess.run(
+        [str(command), "token", "create", "release"],
+        env={**os.environ, **cli_env},
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    secret = result.stdout.splitlines()[-1]
+    assert result.stdout.endswith(f"\n{secret}\n")
+    assert query("SELECT token_hash FROM api_tokens") == [
+        (hashlib.sha256(secret.encode()).hexdigest(),)
+    ]
+
+
+def test_import_then_export_round_trips_through_the_command(
+    invoke: Invoke, query: Query, workdir: Path
+) -> None:
+    imported = invoke("import", str(SAMPLE_CATALOG))
+    exported = invoke("export", "first.json")
+
+    assert (imported.exit_code, imported.stdout) == (
+        0,
+        "imported 3 categories, 4 grids, 10 packages\n",
+    )
+    assert (exported.exit_code, exported.stderr) == (
+        0,
+        "wrote 10 packages to first.json\n",
+    )
+    assert table_counts(query) == {
+        "categories": 3,
+        "grids": 4,
+        "packages": 10,
+        "grid_packages": 5,
+    }
+    sample = json.loads(SAMPLE_CATALOG.read_text(encoding="utf-8"))
+    first = json.loads((workdir / "first.json").read_text(encoding="utf-8"))
+    assert first["categories"] == sample["categories"]
+    assert first["grids"] == sample["grids"]
+    # The sample shows 2403's times in New York's zone; the export is in UTC.
+    assert first["packages"][:-1] == sample["packages"][:-1]
+    assert first["packages"][-1]["created"] == "2014-06-03T04:28:54.612484Z"
+
+    other = f"sqlite+aiosqlite:///{workdir / 'other.db'}"
+    assert invoke("import", "first.json", DATABASE_URL=other).exit_code == 0
+    assert invoke("export", "second.json", DATABASE_URL=other).exit_code == 0
+    assert (workdir / "second.json").read_bytes() == (
+        workdir / "first.json"
+    ).read_bytes()
+
+
+def test_export_in_the_configured_zone_to_standard_output(invoke: Invoke) -> None:
+    invoke("import", str(SAMPLE_CATALOG))
+
+    result = invoke("export", "-", TIME_ZONE="America/New_York")
+
+    assert result.exit_code == 0
+    document = json.loads(result.stdout)
+    sample = json.loads(SAMPLE_CATALOG.read_text(encoding="utf-8"))
+    assert document["packages"][-1] == sample["packages"][-1]
+    assert result.stdout.endswith("}\n")
+
+
+def test_importing_the_same_file_twice_changes_nothing(
+    invoke: Invoke, workdir: Path
+) -> None:
+    invoke("import", str(SAMPLE_CATALOG))
+    invoke("export", "once.json")
+
+    again = invoke("import", str(SAMPLE_CATALOG))
+    invoke("export", "twice.json")
+
+    assert again.stdout == "imported 3 categories, 4 grids, 10 packages\n"
+    assert (workdir / "twice.json").read_bytes() == (workdir / "once.json").read_bytes()
+
+
+def test_importing_an_empty_document_imports_nothing(
+    invoke: Invoke, workdir: Path, query: Query
+) -> None:
+    (workdir / "empty.json").write_text("{}", encoding="utf-8")
+
+    result = invoke("import", "empty.json")
+
+    assert (result.exit_code, result.stdout) == (
+        0,
+        "imported 0 categories, 0 grids, 0 packages\n",
+    )
+    assert table_counts(query) == dict.fromkeys(CATALOGUE_TABLES, 0)
+
+
+def test_a_document_with_a_missing_category_is_refused_and_nothing_written(
+    invoke: Invoke, workdir: Path, query: Query
+) -> None:
+    document = json.loads(SAMPLE_CATALOG.read_text(encoding="utf-8"))
+    document["packages"][0]["category"] = (
+        "https://packages.example.org/api/v4/categories/42/"
+    )
+    (workdir / "broken.json").write_text(json.dumps(document), encoding="utf-8")
+
+    result = invoke("import", "broken.json")
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "broken.json: package 'django' names category 42, which is not in the catalogue\n"
+    )
+    assert table_counts(query) == dict.fromkeys(CATALOGUE_TABLES, 0)
+
+
+def test_a_document_whose_slug_another_id_holds_is_refused(
+    invoke: Invoke, workdir: Path, query: Query
+) -> None:
+    invoke("import", str(SAMPLE_CATALOG))
+    document = {"categories": [{"id": 50, "title": "Apps again", "slug": "apps"}]}
+    (workdir / "clash.json").write_text(json.dumps(document), encoding="utf-8")
+
+    result = invoke("import", "clash.json")
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "clash.json: categories: the document gives a record a slug or repository "
+        "that another id already holds\n"
+    )
+    assert query("SELECT id FROM categories ORDER BY id") == [(1,), (2,), (3,)]
+
+
+@pytest.mark.parametrize(
+    ("content", "start"),
+    [
+        (None, "cannot read missing.json: No such file or directory\n"),
+        ("{not json", "missing.json is not a catalogue document:\n"),
+        ('{"packages": [{"id": 1}]}', "missing.json is not a catalogue document:\n"),
+    ],
+)
+def test_an_unreadable_document_is_refused(
+    invoke: Invoke, workdir: Path, content: str | None, start: str
+) -> None:
+    if content is not None:
+        (workdir / "missing.json").write_text(content, encoding="utf-8")
+
+    result = invoke("import", "missing.json")
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(start)
+
+
+@pytest.mark.parametrize("args", [[], ["--all", "django"]])
+def test_fetch_needs_either_all_or_slugs(invoke: Invoke, args: list[str]) -> None:
+    result = invoke("fetch", *args)
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == "give either --all or one or more slugs\n"
+
+
+def test_invalid_settings_are_reported(invoke: Invoke) -> None:
+    result = invoke("migrate", TIME_ZONE="Mars/Olympus_Mons")
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith("invalid settings:\n")
+    assert "unknown time zone 'Mars/Olympus_Mons'" in result.stderr
+
+
+def test_no_command_shows_the_help(invoke: Invoke) -> None:
+    result = invoke()
+
+    assert result.exit_code == 2
+    for command in ("serve", "migrate", "import", "export", "fetch", "token"):
+        assert command in result.stdout
