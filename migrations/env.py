@@ -11,10 +11,10 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import app.models  # noqa: F401  (registers the tables on Base.metadata)
 from app.config import Settings
 from app.db.base import Base
 from app.db.engine import create_engine
-import app.models  # noqa: F401  (registers the tables on Base.metadata)
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("connection"):
