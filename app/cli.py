@@ -196,8 +196,16 @@ def fetch(
     from app.fetcher.client import create_http_client
     from app.fetcher.refresh import refresh_packages
 
+    done = 0
+
     def progress(outcome: Any) -> None:
-        typer.echo(str(outcome), err=True)
+        nonlocal done
+        done += 1
+        detail = ", ".join(outcome.changed) if outcome.status == "updated" else ""
+        if outcome.message:
+            detail = f"{detail}; {outcome.message}" if detail else outcome.message
+        line = f"[{done}] {outcome.status:<9} {outcome.slug}"
+        typer.echo(f"{line}  ({detail})" if detail else line, err=True)
 
     async def work(sessionmaker: async_sessionmaker[AsyncSession]) -> Any:
         async with create_http_client(settings) as client:

@@ -95,6 +95,7 @@ class ApiPathMiddleware:
 
     async def _options(self, scope: Scope, send: Send, path: str) -> None:
         methods = allowed_methods(self.fastapi_app, path)
+        body: dict[str, object]
         if methods:
             status, body = 200, {"methods": methods}
         else:

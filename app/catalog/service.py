@@ -80,7 +80,7 @@ async def _upsert(
 
 async def _sync_sequences(session: AsyncSession, tables: Sequence[str]) -> None:
     """Move PostgreSQL's id sequences past ids that were inserted explicitly."""
-    if session.bind.dialect.name != "postgresql":
+    if session.get_bind().dialect.name != "postgresql":
         return
     for name in tables:
         await session.execute(
@@ -122,7 +122,8 @@ async def import_catalog(session: AsyncSession, document: Any) -> ImportSummary:
         select(Package.repo_key, Package.id).where(Package.repo_key.is_not(None))
     )
     keys_in_use: dict[str | None, int] = {key: package_id for key, package_id in in_use}
-    packages, memberships = [], set()
+    packages: list[dict[str, Any]] = []
+    memberships: set[tuple[int, int]] = set()
     for record in document.packages:
         key = repo_key(record.repo_url)
         holder = keys_in_use.get(key) if key else None

@@ -9,7 +9,12 @@ MAX_ID = 2**31 - 1
 
 def id_or_slug(model: Any, segment: str) -> ColumnElement[bool] | None:
     """A WHERE clause for `segment`, or None when it can match nothing."""
+    clause: ColumnElement[bool]
     if segment.isascii() and segment.isdigit():
         number = int(segment)
-        return model.id == number if 0 < number <= MAX_ID else None
-    return model.slug == segment
+        if not 0 < number <= MAX_ID:
+            return None
+        clause = model.id == number
+    else:
+        clause = model.slug == segment
+    return clause

@@ -33,7 +33,7 @@ def _same(current: Any, sent: Any) -> bool:
     if isinstance(current, datetime) and isinstance(sent, datetime):
         if sent.tzinfo is None:
             sent = sent.replace(tzinfo=UTC)
-        return current == sent
+        return bool(current == sent)
     return bool(current == sent)
 
 
@@ -91,8 +91,7 @@ async def _resolve(
             values[name] = getattr(write, name) or ""
 
     if "category" in sent and write.category is not None:
-        (category_id, *_) = _references([write.category], "category", errors) or [None]
-        if category_id is not None:
+        for category_id in _references([write.category], "category", errors):
             if await existing_ids(session, Category, [category_id]):
                 values["category_id"] = category_id
             else:

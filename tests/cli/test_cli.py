@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 from app.cli import SAMPLE_CATALOG
 from app.db.migrate import alembic_config
@@ -263,3 +264,58 @@ def test_no_command_shows_the_help(invoke: Invoke) -> None:
     assert result.exit_code == 2
     for command in ("serve", "migrate", "import", "export", "fetch", "token"):
         assert command in result.stdout
+
+
+def test_fetch_shows_progress_and_a_summary(
+    invoke: Invoke, workdir: Path, query: Callable[..., list[tuple[Any, ...]]]
+) -> None:
+    document = {
+        "categories": [{"id": 1, "title": "App", "slug": "apps"}],
+        "packages": [
+            {"id": 1, "title": "one", "slug": "one", "category": 1, "pypi_url": "one"},
+            {"id": 2, "title": "two", "slug": "two", "category": 1, "pypi_url": "two"},
+        ],
+    }
+    (workdir / "catalogue.json").write_text(json.dumps(document), encoding="utf-8")
+    assert invoke("import", "catalogue.json").exit_code == 0
+
+    with HTTPServer(host="127.0.0.1", port=0) as pypi:
+        pypi.expect_request("/pypi/one/json").respond_with_json(
+            {"info": {"name": "one", "version": "1.2.0"}, "releases": {}}
+        )
+        pypi.expect_request("/pypi/two/json").respond_with_json(
+            {"message": "Not Found"}, status=404
+        )
+        result = invoke(
+            "fetch",
+            "one",
+            "two",
+            "nope",
+            PYPI_URL=pypi.url_for("").rstrip("/"),
+            LOG_LEVEL="ERROR",
+        )
+
+    assert result.exit_code == 0
+    assert result.stdout == "updated: 1, unchanged: 0, failed: 1\n"
+    *progress, missing = result.stderr.splitlines()
+    # Packages are fetched concurrently, so they may finish in either order.
+    assert [line[:4] for line in progress] == ["[1] ", "[2] "]
+    assert sorted(line[4:] for line in progress) == [
+        "failed    two  (404 Not Found)",
+        "updated   one  (pypi_version)",
+    ]
+    assert missing == "no package has the slug 'nope'"
+    assert query("SELECT slug, pypi_version FROM packages ORDER BY id") == [
+        ("one", "1.2.0"),
+        ("two", ""),
+    ]
+
+
+def test_fetch_of_only_unknown_slugs_fails(invoke: Invoke) -> None:
+    assert invoke("migrate").exit_code == 0
+
+    result = invoke("fetch", "nope")
+
+    assert result.exit_code == 1
+    assert result.stdout == "updated: 0, unchanged: 0, failed: 0\n"
+    assert result.stderr == "no package has the slug 'nope'\n"
