@@ -1,6 +1,16 @@
 """The ORM tables. Relationships never load lazily: queries say what they load."""
 
 from app.models.catalog import Category, Grid, Package, grid_packages
+from app.models.refresh import SOURCES, FetchState, PackageRefresh
 from app.models.token import ApiToken
 
-__all__ = ["ApiToken", "Category", "Grid", "Package", "grid_packages"]
+__all__ = [
+    "SOURCES",
+    "ApiToken",
+    "Category",
+    "FetchState",
+    "Grid",
+    "Package",
+    "PackageRefresh",
+    "grid_packages",
+]
