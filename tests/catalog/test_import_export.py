@@ -52,13 +52,16 @@ async def export(
         return await export_catalog(session, links, zone)
 
 
+CATALOGUE_TABLES = ("categories", "grids", "packages", "grid_packages")
+
+
 async def counts(sessionmaker: async_sessionmaker[AsyncSession]) -> dict[str, int]:
     async with sessionmaker() as session:
         return {
             table.name: (await session.scalar(select(func.count()).select_from(table)))
             or 0
             for table in Base.metadata.sorted_tables
-            if table.name != "api_tokens"
+            if table.name in CATALOGUE_TABLES
         }
 
 
