@@ -1,16 +1,21 @@
-"""The interface every repository host (GitHub, later GitLab, ...) implements.
+"""The interface every repository host (GitHub, GitLab, ...) implements.
 
 A forge client turns a `RepoRef` into `RepoStats`. It raises a `FetchError`
 when the repository itself cannot be read; a failing secondary endpoint
 (contributors, commits, statistics) leaves its field as None and adds its
 error to `RepoStats.errors`, so what did succeed is still stored.
+
+A forge that has no such thing as one of our fields (Bitbucket has no
+stars) names the package column in `RepoStats.unsupported`; that column
+keeps its stored value, as Django Packages keeps it, instead of a made-up one.
 """
 
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from app.fetcher.errors import FetchError
+from app.fetcher.errors import FetchError, PermanentError
+from app.fetcher.http import Reply
 from app.packages.repo_url import RepoRef
 
 # commits_over_52 for a repository without commits.
@@ -20,11 +25,12 @@ NO_ACTIVITY: list[int] = [0] * 52
 @dataclass(slots=True)
 class RepoStats:
     ref: RepoRef  # where the repository lives now, after any rename
-    watchers: int  # stars, as Django Packages labels repo_watchers
-    forks: int
-    description: str
-    archived: bool
-    # None in the fields below means "not known this run: keep what is stored".
+    # None in every field below means "not known this run: keep what is
+    # stored"; the first four are None only after a 304 (not modified).
+    watchers: int | None  # stars, as Django Packages labels repo_watchers
+    forks: int | None
+    description: str | None
+    archived: bool | None
     participants: list[str] | None = None
     commits_over_52: list[int] | None = None
     last_updated: datetime | None = None
@@ -33,6 +39,8 @@ class RepoStats:
     # The host is still computing commit statistics; ask again later.
     activity_pending: bool = False
     errors: list[FetchError] = field(default_factory=list)
+    # Package columns this forge cannot supply ("repo_watchers", "participants").
+    unsupported: frozenset[str] = frozenset()
 
 
 class ForgeClient(Protocol):
@@ -43,3 +51,8 @@ class ForgeClient(Protocol):
     async def fetch_activity(self, ref: RepoRef) -> list[int] | None:
         """52 weekly commit counts, oldest first; None while still computing."""
         ...
+
+
+def unexpected(reply: Reply) -> PermanentError:
+    """The error for an answer that is not in the shape the forge documents."""
+    return PermanentError("unexpected response", url=reply.url, status=reply.status)

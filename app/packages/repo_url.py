@@ -4,14 +4,20 @@
 URL was written (http or https, `www.`, a trailing slash, `.git`, a path into
 the tree, the SSH form) and gives its canonical URL. `repo_key` is the
 identity used to stop two packages from claiming one repository.
+
+The public forges are known by host (`FORGE_HOSTS`); self-hosted GitLab and
+Gitea instances are known only from settings, so callers that should see
+them pass the mapping `forge_hosts` builds.
 """
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
-Forge = Literal["github", "gitlab", "bitbucket", "codeberg"]
+# "gitea" is any Gitea or Forgejo instance besides Codeberg.
+Forge = Literal["github", "gitlab", "bitbucket", "codeberg", "gitea"]
 
 FORGE_HOSTS: dict[str, Forge] = {
     "github.com": "github",
@@ -21,7 +27,9 @@ FORGE_HOSTS: dict[str, Forge] = {
 }
 
 # Forges whose owner and repository names are case-insensitive.
-_CASE_INSENSITIVE: frozenset[Forge] = frozenset({"github", "bitbucket", "codeberg"})
+_CASE_INSENSITIVE: frozenset[Forge] = frozenset(
+    {"github", "bitbucket", "codeberg", "gitea"}
+)
 
 _SCP_LIKE = re.compile(r"^[\w.-]+@(?P<host>[\w.-]+):(?P<path>[^\s]+)$")
 _NAME = re.compile(r"^[\w.-]+$")
@@ -46,6 +54,10 @@ class RepoRef:
         path = self.path.lower() if self.forge in _CASE_INSENSITIVE else self.path
         return f"https://{self.host}/{path}"
 
+    def same_repo(self, other: "RepoRef") -> bool:
+        """Whether both name one repository, compared as `repo_key` compares."""
+        return self.canonical_url.lower() == other.canonical_url.lower()
+
 
 def _split(url: str) -> tuple[str, list[str]] | None:
     """Host and path segments of an http(s), ssh, git or scp-like URL."""
@@ -63,13 +75,28 @@ def _split(url: str) -> tuple[str, list[str]] | None:
     return host, [segment for segment in path.split("/") if segment]
 
 
-def parse_repo_url(url: str) -> RepoRef | None:
-    """The repository a URL points at, or None when it is not one we can fetch."""
+def forge_hosts(
+    *, gitlab: Iterable[str] = (), gitea: Iterable[str] = ()
+) -> dict[str, Forge]:
+    """The public forges' hosts plus self-hosted GitLab and Gitea instances."""
+    hosts: dict[str, Forge] = dict(FORGE_HOSTS)
+    hosts.update(dict.fromkeys(gitlab, "gitlab"))
+    hosts.update(dict.fromkeys(gitea, "gitea"))
+    return hosts
+
+
+def parse_repo_url(
+    url: str, hosts: Mapping[str, Forge] = FORGE_HOSTS
+) -> RepoRef | None:
+    """The repository a URL points at, or None when it is not one we can fetch.
+
+    `hosts` says which forge runs on each host we fetch from.
+    """
     split = _split(url)
     if split is None:
         return None
     host, segments = split
-    forge = FORGE_HOSTS.get(host)
+    forge = hosts.get(host)
     if forge is None:
         return None
 
@@ -87,11 +114,11 @@ def parse_repo_url(url: str) -> RepoRef | None:
     return RepoRef(forge=forge, host=host, path="/".join(segments))
 
 
-def repo_key(url: str) -> str | None:
+def repo_key(url: str, hosts: Mapping[str, Forge] = FORGE_HOSTS) -> str | None:
     """The identity of the repository behind `url`; None for an empty URL."""
     if not url.strip():
         return None
-    ref = parse_repo_url(url)
+    ref = parse_repo_url(url, hosts)
     if ref is not None:
         return ref.canonical_url.lower()
     split = _split(url)
@@ -103,5 +130,11 @@ def repo_key(url: str) -> str | None:
 
 def is_valid_repo_url(url: str) -> bool:
     """Whether `url` can be stored as a repo_url (any host; forges are optional)."""
+    if any(char.isspace() for char in url.strip()):
+        return False
+    try:
+        urlsplit(url.strip()).port  # noqa: B018  (raises on a bad port)
+    except ValueError:
+        return False
     split = _split(url)
     return split is not None and "." in split[0]

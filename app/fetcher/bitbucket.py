@@ -1,0 +1,153 @@
+"""Repository stats from the Bitbucket Cloud REST API 2.0.
+
+Calls, documented at
+https://developer.atlassian.com/cloud/bitbucket/rest/api-group-repositories/
+and https://developer.atlassian.com/cloud/bitbucket/rest/api-group-commits/:
+
+- `/repositories/{workspace}/{slug}`: `description`, and `full_name` for
+  where the repository lives now.
+- `/forks?pagelen=1`: the fork count is the page's `size`.
+- `/commits?pagelen=100`, following the body's `next` URL: Bitbucket has no
+  `since`, so pages are read newest first until one reaches past the year;
+  the first commit's `date` is last_updated, and no commits at all is an
+  empty repository. https://developer.atlassian.com/cloud/bitbucket/rest/intro/#pagination
+
+Bitbucket cannot supply three of our fields, so they keep their stored
+values and are listed in `RepoStats.unsupported`:
+
+- repo_watchers: Bitbucket has no stars. Its "watchers" are people
+  following notifications, which is GitHub's subscribers_count, not stars;
+  Django Packages' repo_watchers means stars, so they are not used.
+- participants: there is no contributors endpoint. (Django Packages stores
+  the workspace name there, which names an owner, not contributors.)
+- repo_archived: Bitbucket repositories have no archived state.
+"""
+
+from collections.abc import Mapping
+from datetime import datetime
+
+import httpx
+from pydantic import SecretStr
+
+from app.config import Settings
+from app.fetcher.activity import CommitWeeks, walk_commits
+from app.fetcher.errors import FetchError
+from app.fetcher.forge import NO_ACTIVITY, RepoStats, unexpected
+from app.fetcher.http import Reply, get_json
+from app.packages.repo_url import RepoRef
+
+_PAGELEN = 100  # the most Bitbucket gives per page of commits
+UNSUPPORTED = frozenset({"repo_watchers", "participants", "repo_archived"})
+
+
+class BitbucketClient:
+    def __init__(
+        self,
+        http_client: httpx.AsyncClient,
+        settings: Settings,
+        *,
+        api_url: str,
+        token: SecretStr | None,
+    ) -> None:
+        self._http = http_client
+        self._settings = settings
+        self._api = api_url.rstrip("/")
+        # Repository, project and workspace access tokens are bearer tokens.
+        # https://developer.atlassian.com/cloud/bitbucket/rest/intro/#access-tokens
+        self._headers = (
+            {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+        )
+
+    async def fetch(self, ref: RepoRef) -> RepoStats:
+        reply = await self._get(f"{self._api}/repositories/{ref.path}")
+        data = reply.data
+        if not isinstance(data, dict):
+            raise unexpected(reply)
+        ref = _current_ref(data, ref)
+        # Without its fork count the repository is not read: a count is kept
+        # only when the whole answer is known.
+        forks = await self._forks(ref)
+
+        stats = RepoStats(
+            ref=ref,
+            watchers=0,
+            forks=forks,
+            description=data.get("description") or "",
+            archived=False,
+            unsupported=UNSUPPORTED,
+        )
+        try:
+            weeks = await self._walk(ref)
+        except FetchError as exc:
+            stats.errors.append(exc)
+            return stats
+
+        stats.commits_over_52 = weeks.weeks
+        stats.last_updated = weeks.newest
+        stats.empty = weeks.newest is None
+        if stats.empty:
+            stats.commits_over_52 = list(NO_ACTIVITY)
+        return stats
+
+    async def fetch_activity(self, ref: RepoRef) -> list[int] | None:
+        return (await self._walk(ref)).weeks
+
+    async def _forks(self, ref: RepoRef) -> int:
+        reply = await self._get(
+            f"{self._api}/repositories/{ref.path}/forks", {"pagelen": 1}
+        )
+        size = reply.data.get("size") if isinstance(reply.data, dict) else None
+        if not isinstance(size, int):
+            raise unexpected(reply)
+        return size
+
+    async def _walk(self, ref: RepoRef) -> CommitWeeks:
+        weeks = CommitWeeks()
+        await walk_commits(
+            self._get,
+            f"{self._api}/repositories/{ref.path}/commits",
+            {"pagelen": _PAGELEN},
+            weeks=weeks,
+            max_pages=self._settings.fetch_commit_pages,
+            dates=_commit_dates,
+            next_url=_next_url,
+        )
+        return weeks
+
+    async def _get(
+        self, url: str, params: Mapping[str, str | int] | None = None
+    ) -> Reply:
+        return await get_json(
+            self._http,
+            url,
+            settings=self._settings,
+            params=params,
+            headers=self._headers,
+        )
+
+
+def _current_ref(data: dict[str, object], asked: RepoRef) -> RepoRef:
+    full_name = data.get("full_name")
+    if (
+        isinstance(full_name, str)
+        and full_name.count("/") == 1
+        and full_name.lower() != asked.path.lower()
+    ):
+        return RepoRef(forge=asked.forge, host=asked.host, path=full_name)
+    return asked
+
+
+def _commit_dates(reply: Reply) -> list[datetime]:
+    values = reply.data.get("values") if isinstance(reply.data, dict) else None
+    if not isinstance(values, list):
+        raise unexpected(reply)
+    try:
+        return [datetime.fromisoformat(commit["date"]) for commit in values]
+    except (TypeError, KeyError, ValueError) as exc:
+        raise unexpected(reply) from exc
+
+
+def _next_url(reply: Reply) -> str | None:
+    """Bitbucket pages name their successor in the body, not in a Link header."""
+    following = reply.data.get("next") if isinstance(reply.data, dict) else None
+    return following if isinstance(following, str) else None

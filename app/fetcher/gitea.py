@@ -1,0 +1,147 @@
+"""Repository stats from the Gitea API: Codeberg, Forgejo and Gitea instances.
+
+Forgejo keeps Gitea's `/api/v1`, so one client serves the whole family; each
+instance has its own client, API base URL and token. Calls, documented at
+https://gitea.com/api/swagger and https://forgejo.org/docs/latest/user/api-usage/:
+
+- `/repos/{owner}/{repo}`: `stars_count` (our repo_watchers; `watchers_count`
+  counts people following notifications and is not used), `forks_count`,
+  `description`, `archived`, `empty`. (`archived_at` is not read: it holds
+  the Unix epoch, not null, while a repository is not archived.)
+- `/repos/{owner}/{repo}/commits?since=...&limit=50`, following rel="next"
+  (Gitea joins Link entries without a space; httpx parses that), counted
+  into 52 weeks; the newest commit's committer date is last_updated. 50 is
+  the most gitea.com and Codeberg give per page (`max_response_items`).
+
+Participants are not supported: the API has no contributors endpoint
+(Django Packages collects commit authors' logins over a repository's whole
+history instead, which would mean reading every commit). The column keeps
+its stored value.
+"""
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from app.config import Settings
+from app.fetcher.activity import CommitWeeks, walk_commits
+from app.fetcher.errors import FetchError
+from app.fetcher.forge import NO_ACTIVITY, RepoStats, unexpected
+from app.fetcher.http import Reply, get_json
+from app.packages.repo_url import RepoRef
+
+_LIMIT = 50
+# Ask for the commit list alone, without per-commit diffs and signatures.
+_LIGHT = {"stat": "false", "verification": "false", "files": "false"}
+UNSUPPORTED = frozenset({"participants"})
+
+
+class GiteaClient:
+    def __init__(
+        self,
+        http_client: httpx.AsyncClient,
+        settings: Settings,
+        *,
+        api_url: str,
+        token: SecretStr | None,
+    ) -> None:
+        self._http = http_client
+        self._settings = settings
+        self._api = api_url.rstrip("/")
+        # https://docs.gitea.com/development/api-usage#authentication
+        self._headers = (
+            {"Authorization": f"token {token.get_secret_value()}"} if token else {}
+        )
+
+    async def fetch(self, ref: RepoRef) -> RepoStats:
+        reply = await self._get(f"{self._api}/repos/{ref.path}")
+        stats, empty = _repo_stats(reply, ref)
+
+        if empty:
+            stats.empty = True
+            stats.commits_over_52 = list(NO_ACTIVITY)
+            return stats
+        try:
+            stats.commits_over_52, stats.last_updated = await self._activity(stats.ref)
+        except FetchError as exc:
+            stats.errors.append(exc)
+        return stats
+
+    async def fetch_activity(self, ref: RepoRef) -> list[int] | None:
+        weeks, _ = await self._activity(ref)
+        return weeks
+
+    async def _activity(self, ref: RepoRef) -> tuple[list[int], datetime | None]:
+        """52 weekly commit counts and the newest commit's date."""
+        commits = f"{self._api}/repos/{ref.path}/commits"
+        weeks = CommitWeeks()
+        await walk_commits(
+            self._get,
+            commits,
+            {"since": weeks.since_param, "limit": _LIMIT, **_LIGHT},
+            weeks=weeks,
+            max_pages=self._settings.fetch_commit_pages,
+            dates=_commit_dates,
+        )
+        if weeks.newest is not None:
+            return weeks.weeks, weeks.newest
+
+        newest = _commit_dates(await self._get(commits, {"limit": 1, **_LIGHT}))
+        return weeks.weeks, max(newest, default=None)
+
+    async def _get(
+        self, url: str, params: Mapping[str, str | int] | None = None
+    ) -> Reply:
+        return await get_json(
+            self._http,
+            url,
+            settings=self._settings,
+            params=params,
+            headers=self._headers,
+        )
+
+
+def _repo_stats(reply: Reply, asked: RepoRef) -> tuple[RepoStats, bool]:
+    """The stats in a repository answer, and whether it has no commits."""
+    data = reply.data
+    if not isinstance(data, dict):
+        raise unexpected(reply)
+    stars, forks = data.get("stars_count"), data.get("forks_count")
+    if not isinstance(stars, int) or not isinstance(forks, int):
+        raise unexpected(reply)
+
+    stats = RepoStats(
+        ref=_current_ref(data, asked),
+        watchers=stars,
+        forks=forks,
+        description=data.get("description") or "",
+        archived=data.get("archived") is True,
+        unsupported=UNSUPPORTED,
+    )
+    return stats, data.get("empty") is True
+
+
+def _current_ref(data: dict[str, Any], asked: RepoRef) -> RepoRef:
+    full_name = data.get("full_name")
+    if (
+        isinstance(full_name, str)
+        and full_name.count("/") == 1
+        and full_name.lower() != asked.path.lower()
+    ):
+        return RepoRef(forge=asked.forge, host=asked.host, path=full_name)
+    return asked
+
+
+def _commit_dates(reply: Reply) -> list[datetime]:
+    if not isinstance(reply.data, list):
+        raise unexpected(reply)
+    try:
+        return [
+            datetime.fromisoformat(commit["commit"]["committer"]["date"])
+            for commit in reply.data
+        ]
+    except (TypeError, KeyError, ValueError) as exc:
+        raise unexpected(reply) from exc

@@ -1,0 +1,147 @@
+"""Repository stats from the GitLab REST API, for gitlab.com and self-hosted GitLab.
+
+One client per instance, each with its own API base URL and token. Calls,
+documented at https://docs.gitlab.com/api/projects/#get-a-single-project and
+https://docs.gitlab.com/api/commits/#list-repository-commits:
+
+- `/projects/{path}` with the whole path URL-encoded (`group%2Fsub%2Fname`,
+  groups nest): `star_count` (our repo_watchers), `forks_count`,
+  `description`, `archived`, `empty_repo`, and the project's numeric id.
+- `/projects/{id}/repository/commits?since=...&per_page=100`, following
+  rel="next", counted into 52 weeks; the newest commit's `committed_date`
+  is last_updated. A project with no commit in the year asks for its one
+  newest commit instead.
+
+Participants are not supported: GitLab's contributors endpoint lists commit
+author names and e-mail addresses, not accounts, and Django Packages does not
+store them for GitLab either. The column keeps its stored value.
+"""
+
+from collections.abc import Mapping
+from datetime import datetime
+from urllib.parse import quote
+
+import httpx
+from pydantic import SecretStr
+
+from app.config import Settings
+from app.fetcher.activity import CommitWeeks, walk_commits
+from app.fetcher.errors import FetchError
+from app.fetcher.forge import NO_ACTIVITY, RepoStats, unexpected
+from app.fetcher.http import Reply, get_json
+from app.packages.repo_url import RepoRef
+
+# https://docs.gitlab.com/api/rest/#offset-based-pagination
+_PER_PAGE = 100
+UNSUPPORTED = frozenset({"participants"})
+
+
+class GitLabClient:
+    def __init__(
+        self,
+        http_client: httpx.AsyncClient,
+        settings: Settings,
+        *,
+        api_url: str,
+        token: SecretStr | None,
+    ) -> None:
+        self._http = http_client
+        self._settings = settings
+        self._api = api_url.rstrip("/")
+        # https://docs.gitlab.com/api/rest/authentication/#personalprojectgroup-access-tokens
+        self._headers = (
+            {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+        )
+
+    async def fetch(self, ref: RepoRef) -> RepoStats:
+        reply = await self._get(f"{self._api}/projects/{_encoded(ref.path)}")
+        stats, project, empty = _project_stats(reply, ref)
+
+        if empty:
+            stats.empty = True
+            stats.commits_over_52 = list(NO_ACTIVITY)
+            return stats
+        try:
+            stats.commits_over_52, stats.last_updated = await self._activity(project)
+        except FetchError as exc:
+            stats.errors.append(exc)
+        return stats
+
+    async def fetch_activity(self, ref: RepoRef) -> list[int] | None:
+        weeks, _ = await self._activity(_encoded(ref.path))
+        return weeks
+
+    async def _activity(self, project: str) -> tuple[list[int], datetime | None]:
+        """52 weekly commit counts and the newest commit's date."""
+        commits = f"{self._api}/projects/{project}/repository/commits"
+        weeks = CommitWeeks()
+        await walk_commits(
+            self._get,
+            commits,
+            {"since": weeks.since_param, "per_page": _PER_PAGE},
+            weeks=weeks,
+            max_pages=self._settings.fetch_commit_pages,
+            dates=_commit_dates,
+        )
+        if weeks.newest is not None:
+            return weeks.weeks, weeks.newest
+
+        newest = _commit_dates(await self._get(commits, {"per_page": 1}))
+        return weeks.weeks, max(newest, default=None)
+
+    async def _get(
+        self, url: str, params: Mapping[str, str | int] | None = None
+    ) -> Reply:
+        return await get_json(
+            self._http,
+            url,
+            settings=self._settings,
+            params=params,
+            headers=self._headers,
+        )
+
+
+def _encoded(path: str) -> str:
+    """A project path as GitLab takes it in a URL: one segment, slashes encoded."""
+    return quote(path, safe="")
+
+
+def _project_stats(reply: Reply, asked: RepoRef) -> tuple[RepoStats, str, bool]:
+    """The stats in a project, its id for later calls, and whether it is empty."""
+    data = reply.data
+    if not isinstance(data, dict):
+        raise unexpected(reply)
+    stars, forks, project_id = (
+        data.get("star_count"),
+        data.get("forks_count"),
+        data.get("id"),
+    )
+    if not (
+        isinstance(stars, int)
+        and isinstance(forks, int)
+        and isinstance(project_id, int)
+    ):
+        raise unexpected(reply)
+
+    path = data.get("path_with_namespace")
+    ref = asked
+    if isinstance(path, str) and "/" in path and path != asked.path:
+        ref = RepoRef(forge=asked.forge, host=asked.host, path=path)
+    stats = RepoStats(
+        ref=ref,
+        watchers=stars,
+        forks=forks,
+        description=data.get("description") or "",
+        archived=data.get("archived") is True,
+        unsupported=UNSUPPORTED,
+    )
+    return stats, str(project_id), data.get("empty_repo") is True
+
+
+def _commit_dates(reply: Reply) -> list[datetime]:
+    if not isinstance(reply.data, list):
+        raise unexpected(reply)
+    try:
+        return [datetime.fromisoformat(c["committed_date"]) for c in reply.data]
+    except (TypeError, KeyError, ValueError) as exc:
+        raise unexpected(reply) from exc
