@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.models import Category, Grid, Package, grid_packages
+from app.models import Category, FetchState, Grid, Package, grid_packages
 from app.packages.repo_url import repo_key
 
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
@@ -65,3 +65,14 @@ async def make_grid(
         session.add(grid)
         await session.commit()
     return grid
+
+
+async def make_fetch_state(
+    sessionmaker: async_sessionmaker[AsyncSession], **values: Any
+) -> FetchState:
+    values.setdefault("source", "repo")
+    state = FetchState(**values)
+    async with sessionmaker() as session:
+        session.add(state)
+        await session.commit()
+    return state

@@ -1,17 +1,29 @@
 """Ask an upstream for JSON; the one place that decides what a failure means.
 
-`get_json` sends one GET through the shared client, retries transient
-failures with jittered exponential backoff (stamina), and turns every
-answer that is not data into an error from `app.fetcher.errors`:
+`get_json` sends one GET through the shared client, paced by the upstream's
+shared limiter (`app.fetcher.limiter`), retries transient failures with
+jittered exponential backoff (stamina), and turns every answer that is not
+data into an error from `app.fetcher.errors`:
 
-- transport errors, timeouts, 5xx and malformed JSON are transient;
-- 403 / 429 shaped like a rate limit are `RateLimited` (transient, waited out
-  when the upstream asks for no longer than `fetch_rate_limit_max_wait`);
-- every other 4xx, an unfollowable redirect and a redirect loop are permanent.
+- transport errors (a connection reset mid-body too), timeouts, 5xx and
+  malformed JSON are transient;
+- a 403 / 429 shaped like a rate limit pauses the upstream for every task
+  and is asked again after the pause; a pause longer than
+  fetch_rate_limit_max_wait ends in `RateLimited` instead;
+- 404 and 410 are `NotFound`; 451 and GitHub's "Repository access blocked"
+  are `Blocked`; every other 4xx, an unfollowable redirect and a redirect
+  loop are permanent.
+
+Conditional requests: while `conditional(etags)` is active (the refresh
+opens it around one source of one package), a call with an `etag_key`
+sends that endpoint's stored ETag as If-None-Match, answers 304 as a
+`Reply` with status 304 and no data, and keeps the ETag of every 200.
+https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api#use-conditional-requests-if-appropriate
 """
 
-import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,15 +31,28 @@ import httpx
 import stamina
 
 from app.config import Settings
-from app.fetcher.errors import FetchError, PermanentError, RateLimited, TransientError
+from app.fetcher.errors import (
+    Blocked,
+    FetchError,
+    NotFound,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from app.fetcher.limiter import (
+    LimitAnswer,
+    UpstreamLimiter,
+    shared_limiters,
+    upstream_name,
+)
 
-# Statuses whose body is not data: 202 "still computing" and 204 "nothing".
-_NO_BODY = frozenset({202, 204})
+# Statuses whose body is not data: 202 "still computing", 204 "nothing",
+# 304 "not modified since the ETag you sent".
+_NO_BODY = frozenset({202, 204, 304})
 
-# GitHub's advice when a limit comes without Retry-After or a reset time:
-# wait at least a minute.
-# https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api#handle-rate-limit-errors-appropriately
-_DEFAULT_RATE_LIMIT_WAIT = 60.0
+# Rate-limit pauses one request waits out before it gives up; each is at
+# most fetch_rate_limit_max_wait long.
+_LIMIT_PAUSES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +60,51 @@ class Reply:
     """A successful answer: its status, parsed JSON body and Link relations."""
 
     status: int
-    data: Any  # None for an empty body, a 202 or a 204
+    data: Any  # None for an empty body, a 202, 204 or 304
     url: str  # the final URL, after any redirects
     links: Mapping[str | None, Mapping[str, str]]
+    redirected: bool = False
+    etag_key: str | None = None  # the endpoint's name for conditional requests
 
     @property
     def next_url(self) -> str | None:
         return self.links.get("next", {}).get("url")
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+class ETags:
+    """One source's ETags by endpoint name: those stored, updated as answers come."""
+
+    def __init__(self, stored: Mapping[str, Any]) -> None:
+        self.current: dict[str, str] = {
+            key: value for key, value in stored.items() if isinstance(value, str)
+        }
+
+    def forget(self, key: str) -> None:
+        self.current.pop(key, None)
+
+
+_active_etags: ContextVar[ETags | None] = ContextVar("active_etags", default=None)
+
+
+@contextmanager
+def conditional(etags: ETags) -> Iterator[ETags]:
+    """Send and keep ETags from `etags` for the calls made inside (this task only)."""
+    token = _active_etags.set(etags)
+    try:
+        yield etags
+    finally:
+        _active_etags.reset(token)
+
+
+def forget_etag(reply: Reply) -> None:
+    """Drop the ETag of an answer whose body was not usable, so it is asked in full."""
+    etags = _active_etags.get()
+    if etags is not None and reply.etag_key is not None:
+        etags.forget(reply.etag_key)
 
 
 async def get_json(
@@ -52,22 +115,75 @@ async def get_json(
     params: Mapping[str, str | int] | None = None,
     headers: Mapping[str, str] | None = None,
     accept: frozenset[int] = frozenset(),
+    etag_key: str | None = None,
+    limiter: UpstreamLimiter | None = None,
 ) -> Reply:
     """GET `url` and return its JSON, retrying what may succeed next time.
 
     2xx answers are returned; so are the statuses in `accept`, for endpoints
-    where an error status carries a fact (GitHub's 409 for an empty repository).
+    where an error status carries a fact (GitHub's 409 for an empty
+    repository), and a 304 to a conditional request. Without a `limiter`
+    the URL's host gets one of its own, shared through `client`.
     """
+    if limiter is None:
+        limiter = shared_limiters(client, settings).get(upstream_name(url))
+    etags = _active_etags.get() if etag_key is not None else None
+    sent_etag = etags.current.get(etag_key) if etags and etag_key else None
+    if sent_etag is not None:
+        headers = {**(headers or {}), "If-None-Match": sent_etag}
+        accept = accept | {304}
 
-    def should_retry(exc: Exception) -> bool | float:
-        if isinstance(exc, RateLimited):
-            # TODO: one shared GitHub limiter should pause every task, not only
-            # this request, and hold calls while the remaining quota is low;
-            # until then concurrent tasks each run into the same limit.
-            if exc.retry_after > settings.fetch_rate_limit_max_wait:
-                return False
-            return exc.retry_after
-        return isinstance(exc, TransientError)
+    wait = 0.0
+    for _ in range(_LIMIT_PAUSES):
+        try:
+            response, data = await _get_retrying(
+                client, url, limiter, params, headers, accept, settings
+            )
+        except _Throttled as exc:
+            wait = limiter.hit_limit(exc.answer)
+            if wait > settings.fetch_rate_limit_max_wait:
+                raise RateLimited(
+                    url=url, retry_after=wait, status=exc.status
+                ) from None
+            continue
+        reply = Reply(
+            status=response.status_code,
+            data=data,
+            url=str(response.url),
+            links=response.links,
+            redirected=bool(response.history),
+            etag_key=etag_key,
+        )
+        if etags is not None and etag_key is not None and reply.status == 200:
+            if etag := response.headers.get("etag"):
+                etags.current[etag_key] = etag
+            else:
+                etags.forget(etag_key)
+        return reply
+    # Limited again after every pause: give the round up, as for a long one.
+    raise RateLimited(url=url, retry_after=wait)
+
+
+class _Throttled(Exception):
+    """A rate-limit answer: never retried by stamina, waited out by get_json."""
+
+    def __init__(self, answer: LimitAnswer, status: int) -> None:
+        self.answer = answer
+        self.status = status
+
+
+async def _get_retrying(
+    client: httpx.AsyncClient,
+    url: str,
+    limiter: UpstreamLimiter,
+    params: Mapping[str, str | int] | None,
+    headers: Mapping[str, str] | None,
+    accept: frozenset[int],
+    settings: Settings,
+) -> tuple[httpx.Response, Any]:
+    def should_retry(exc: Exception) -> bool:
+        # RateLimited (a pause too long to wait) is transient, but not now.
+        return isinstance(exc, TransientError) and not isinstance(exc, RateLimited)
 
     async for attempt in stamina.retry_context(
         on=should_retry,
@@ -78,35 +194,38 @@ async def get_json(
         wait_max=settings.fetch_retry_delay * 2 ** (settings.fetch_retries - 1),
     ):
         with attempt:
-            return await _get_once(client, url, params, headers, accept)
+            return await _get_once(client, url, limiter, params, headers, accept)
     raise AssertionError("stamina ends with a return or an exception")
 
 
 async def _get_once(
     client: httpx.AsyncClient,
     url: str,
+    limiter: UpstreamLimiter,
     params: Mapping[str, str | int] | None,
     headers: Mapping[str, str] | None,
     accept: frozenset[int],
-) -> Reply:
-    try:
-        response = await client.get(url, params=params, headers=headers)
-    except httpx.TooManyRedirects as exc:
-        raise PermanentError("too many redirects", url=url) from exc
-    except httpx.TimeoutException as exc:
-        raise TransientError("transient: timeout", url=url) from exc
-    except httpx.TransportError as exc:
-        raise TransientError("transient: connection failed", url=url) from exc
+) -> tuple[httpx.Response, Any]:
+    async with limiter.request(url):
+        try:
+            # The body is read inside: a connection reset mid-body lands here.
+            response = await client.get(url, params=params, headers=headers)
+        except httpx.TooManyRedirects as exc:
+            raise PermanentError("too many redirects", url=url) from exc
+        except httpx.TimeoutException as exc:
+            raise TransientError("transient: timeout", url=url) from exc
+        except httpx.TransportError as exc:
+            raise TransientError("transient: connection failed", url=url) from exc
+    limiter.observe(response.headers)
 
     status = response.status_code
     if not (200 <= status < 300 or status in accept):
+        answer = _limit_answer(response)
+        if answer is not None:
+            raise _Throttled(answer, status)
         raise _error_for(response)
-    return Reply(
-        status=status,
-        data=_parse(response),
-        url=str(response.url),
-        links=response.links,
-    )
+    # Parsed inside the retries: malformed JSON is transient.
+    return response, _parse(response)
 
 
 def _parse(response: httpx.Response) -> Any:
@@ -124,38 +243,40 @@ def _parse(response: httpx.Response) -> Any:
 
 def _error_for(response: httpx.Response) -> FetchError:
     url, status = str(response.url), response.status_code
-    wait = _rate_limit_wait(response)
-    if wait is not None:
-        return RateLimited(url=url, status=status, retry_after=wait)
     if status >= 500:
         return TransientError(f"transient: {status}", url=url, status=status)
-    return PermanentError(f"{status} {_message(response)}", url=url, status=status)
+    message = _message(response)
+    if status in (404, 410):
+        return NotFound(f"{status} {message}", url=url, status=status)
+    if status == 451 or (status == 403 and _is_access_block(response)):
+        reason = _block_reason(response)
+        text = f"{status} {message}" + (f" ({reason})" if reason else "")
+        return Blocked(text, url=url, status=status, reason=reason)
+    return PermanentError(f"{status} {message}", url=url, status=status)
 
 
-def _rate_limit_wait(response: httpx.Response) -> float | None:
-    """Seconds to wait when a 403/429 is a rate limit; None when it is not one.
+def _limit_answer(response: httpx.Response) -> LimitAnswer | None:
+    """What a 403/429 asks for when it is a rate limit; None when it is not one.
 
-    GitHub signals limits three ways: Retry-After, an exhausted quota
-    (X-RateLimit-Remaining: 0 with X-RateLimit-Reset in epoch seconds), or a
-    body that names a secondary rate limit. A 403 with none of these is a
-    plain permission error.
-    https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api
+    GitHub signals limits three ways: an exhausted quota (X-RateLimit-Remaining
+    0, with X-RateLimit-Reset in epoch seconds), Retry-After, or a body that
+    names a secondary rate limit. A 403 with none of these is a plain
+    permission error. https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api
     """
     status, headers = response.status_code, response.headers
     if status not in (403, 429):
         return None
-    if "retry-after" in headers:
+    exhausted = headers.get("x-ratelimit-remaining") == "0"
+    has_retry_after = "retry-after" in headers
+    secondary = "secondary rate limit" in response.text.lower()
+    if not (exhausted or has_retry_after or secondary or status == 429):
+        return None
+    return LimitAnswer(
+        kind="primary" if exhausted and not secondary else "secondary",
         # Retry-After may also be an HTTP date; GitHub sends seconds.
-        wait = _seconds(headers["retry-after"])
-        return _DEFAULT_RATE_LIMIT_WAIT if wait is None else wait
-    if headers.get("x-ratelimit-remaining") == "0":
-        reset = _seconds(headers.get("x-ratelimit-reset", ""))
-        if reset is None:
-            return _DEFAULT_RATE_LIMIT_WAIT
-        return max(0.0, reset - time.time() + 1)
-    if status == 429 or "secondary rate limit" in response.text.lower():
-        return _DEFAULT_RATE_LIMIT_WAIT
-    return None
+        retry_after=_seconds(headers.get("retry-after", "")),
+        reset=_seconds(headers.get("x-ratelimit-reset", "")),
+    )
 
 
 def _seconds(value: str) -> float | None:
@@ -165,12 +286,33 @@ def _seconds(value: str) -> float | None:
         return None
 
 
+def _body(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def _message(response: httpx.Response) -> str:
     """GitHub's and PyPI's `message`, else the standard reason phrase."""
-    try:
-        message = response.json().get("message")
-    except (ValueError, AttributeError):
-        message = None
+    message = _body(response).get("message")
     if isinstance(message, str) and message.strip():
         return message.strip()
     return response.reason_phrase
+
+
+def _is_access_block(response: httpx.Response) -> bool:
+    # https://docs.github.com/en/rest/repos/repos#get-a-repository answers
+    # {"message": "Repository access blocked", "block": {"reason": ...}}.
+    body = _body(response)
+    message = body.get("message")
+    return isinstance(body.get("block"), dict) or (
+        isinstance(message, str) and "access blocked" in message.lower()
+    )
+
+
+def _block_reason(response: httpx.Response) -> str | None:
+    block = _body(response).get("block")
+    reason = block.get("reason") if isinstance(block, dict) else None
+    return reason if isinstance(reason, str) and reason else None

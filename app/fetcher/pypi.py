@@ -2,7 +2,8 @@
 
 https://docs.pypi.org/api/json/ : `GET /pypi/{name}/json` gives `info`
 (`version` is the newest final release when there is one), `releases`
-(version string to files) and `urls`.
+(version string to files) and `urls`. PyPI sends an ETag too, so the
+project is asked conditionally: a 304 keeps what is stored.
 """
 
 import re
@@ -16,7 +17,8 @@ from packaging.version import InvalidVersion, Version
 
 from app.config import Settings
 from app.fetcher.errors import PermanentError
-from app.fetcher.http import get_json
+from app.fetcher.http import forget_etag, get_json
+from app.fetcher.limiter import shared_limiters
 
 # A project name as PEP 508 allows it.
 # https://packaging.python.org/en/latest/specifications/name-normalization/
@@ -101,16 +103,23 @@ class PyPIClient:
         self._http = http_client
         self._settings = settings
         self._base = settings.pypi_url.rstrip("/")
+        self._limiter = shared_limiters(http_client, settings).get("pypi")
 
     async def fetch(self, name: str) -> PyPIStats:
+        """The project's latest version and documentation link; None for both after a 304."""
         reply = await get_json(
             self._http,
             f"{self._base}/pypi/{quote(name)}/json",
             settings=self._settings,
+            etag_key="project",
+            limiter=self._limiter,
         )
+        if reply.not_modified:
+            return PyPIStats(version=None, documentation_url=None)
         data = reply.data
         info = data.get("info") if isinstance(data, dict) else None
         if not isinstance(info, dict):
+            forget_etag(reply)
             raise PermanentError(
                 "unexpected response", url=reply.url, status=reply.status
             )

@@ -5,17 +5,22 @@ saving a whole row read earlier: an edit a person makes while a fetch is in
 flight (title, repo_url, documentation_url, ...) survives. `modified` tells
 clients that a person changed the package, so it is never set here. These
 functions only flush; the caller owns the transaction.
+
+`FetchState` rows (one per package and source) are written by upsert, in
+the dialect's own INSERT ... ON CONFLICT DO UPDATE (SQLite and PostgreSQL
+both have it), setting only the columns a result has a value for.
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Package
+from app.models import FetchState, Package
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +60,17 @@ _STORED_COLUMNS = (
 
 
 async def list_packages(
-    session: AsyncSession, *, slugs: Sequence[str] | None = None
+    session: AsyncSession,
+    *,
+    slugs: Sequence[str] | None = None,
+    ids: Sequence[int] | None = None,
 ) -> list[StoredPackage]:
-    """Every package, or those with the given slugs, by id."""
+    """Every package, or those with the given slugs or ids, by id."""
     query = select(*_STORED_COLUMNS).order_by(Package.id)
     if slugs is not None:
         query = query.where(Package.slug.in_(slugs))
+    if ids is not None:
+        query = query.where(Package.id.in_(ids))
     rows = await session.execute(query)
     return [StoredPackage(**row._asdict()) for row in rows]
 
@@ -131,6 +141,14 @@ async def save_failure(
     )
 
 
+async def save_values(
+    session: AsyncSession, package_id: int, values: Mapping[str, Any]
+) -> None:
+    """Store fetched values and nothing else: a fetch that neither failed nor finished."""
+    if values:
+        await _update(session, package_id, values)
+
+
 async def fill_documentation_url(
     session: AsyncSession, package_id: int, url: str
 ) -> bool:
@@ -175,3 +193,64 @@ async def _update(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """One source's FetchState as stored before a fetch; the defaults when none is."""
+
+    status: str = "never"
+    error_count: int = 0
+    not_found_count: int = 0
+    not_found_since: datetime | None = None
+    gone_at: datetime | None = None
+    cooldown_until: datetime | None = None
+    etags: dict[str, Any] = field(default_factory=dict)
+    previous_urls: list[str] = field(default_factory=list)
+
+
+_STATE_COLUMNS = (
+    FetchState.source,
+    FetchState.status,
+    FetchState.error_count,
+    FetchState.not_found_count,
+    FetchState.not_found_since,
+    FetchState.gone_at,
+    FetchState.cooldown_until,
+    FetchState.etags,
+    FetchState.previous_urls,
+)
+
+
+async def get_fetch_states(
+    session: AsyncSession, package_id: int
+) -> dict[str, SourceState]:
+    """The package's stored FetchState per source ("repo", "pypi")."""
+    rows = await session.execute(
+        select(*_STATE_COLUMNS).where(FetchState.package_id == package_id)
+    )
+    states: dict[str, SourceState] = {}
+    for row in rows:
+        values = row._asdict()
+        source = values.pop("source")
+        states[source] = SourceState(**values)
+    return states
+
+
+async def save_fetch_state(
+    session: AsyncSession, package_id: int, source: str, values: Mapping[str, Any]
+) -> None:
+    """Insert the source's FetchState, or set `values` on the one stored."""
+    row = {"package_id": package_id, "source": source, **values}
+    keys = [FetchState.package_id, FetchState.source]
+    if session.get_bind().dialect.name == "postgresql":
+        pg = postgresql.insert(FetchState).values(row)
+        statement: Any = pg.on_conflict_do_update(
+            index_elements=keys, set_={name: pg.excluded[name] for name in values}
+        )
+    else:
+        lite = sqlite.insert(FetchState).values(row)
+        statement = lite.on_conflict_do_update(
+            index_elements=keys, set_={name: lite.excluded[name] for name in values}
+        )
+    await session.execute(statement)

@@ -58,6 +58,9 @@ def fetch_settings(settings: Settings, upstream: HTTPServer) -> Settings:
     return settings.model_copy(
         update={
             "github_api_url": base_url(upstream),
+            "gitlab_api_url": f"{base_url(upstream)}/api/v4",
+            "bitbucket_api_url": f"{base_url(upstream)}/2.0",
+            "codeberg_api_url": f"{base_url(upstream)}/api/v1",
             "pypi_url": base_url(upstream),
             "fetch_rate_limit_max_wait": 0.5,
         }
