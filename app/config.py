@@ -4,20 +4,76 @@ Every name here is part of the service's interface: deployment scripts and
 other tools set them, so they are kept stable.
 """
 
+import re
 from datetime import timedelta
+from typing import Annotated, Self
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.packages.repo_url import FORGE_HOSTS
+
+# A host name as it appears in a repository URL, without a port.
+_HOST = re.compile(
+    r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$"
+)
+# Where a self-hosted instance's API lives when its entry names only the host.
+_API_PATHS = {"gitlab_hosts": "/api/v4", "gitea_hosts": "/api/v1"}
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    # Errors name the setting but never echo its value: some values are tokens.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = "sqlite+aiosqlite:///./packages.db"
 
     github_api_url: str = "https://api.github.com"
     github_token: SecretStr | None = None
+    gitlab_api_url: str = Field(
+        default="https://gitlab.com/api/v4", description="gitlab.com's REST API."
+    )
+    gitlab_token: SecretStr | None = Field(
+        default=None, description="Sent to gitlab.com as a bearer token."
+    )
+    bitbucket_api_url: str = Field(
+        default="https://api.bitbucket.org/2.0",
+        description="Bitbucket Cloud's REST API.",
+    )
+    bitbucket_token: SecretStr | None = Field(
+        default=None, description="A Bitbucket access token, sent as a bearer token."
+    )
+    codeberg_api_url: str = Field(
+        default="https://codeberg.org/api/v1", description="Codeberg's Forgejo API."
+    )
+    codeberg_token: SecretStr | None = Field(
+        default=None, description="Sent to Codeberg as an access token."
+    )
+    gitlab_hosts: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Self-hosted GitLab instances: comma-separated HOST (API at https://HOST/api/v4) or HOST=API_BASE_URL.",
+    )
+    gitea_hosts: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Self-hosted Gitea and Forgejo instances: comma-separated HOST (API at https://HOST/api/v1) or HOST=API_BASE_URL.",
+    )
+    gitlab_host_tokens: Annotated[dict[str, SecretStr], NoDecode] = Field(
+        default_factory=dict,
+        description="Tokens for the GITLAB_HOSTS instances: comma-separated HOST=TOKEN.",
+    )
+    gitea_host_tokens: Annotated[dict[str, SecretStr], NoDecode] = Field(
+        default_factory=dict,
+        description="Tokens for the GITEA_HOSTS instances: comma-separated HOST=TOKEN.",
+    )
     pypi_url: str = "https://pypi.org"
 
     fetch_enabled: bool = True
@@ -44,16 +100,59 @@ class Settings(BaseSettings):
         default=1.0, ge=0, description="First wait in seconds after a 202; it doubles."
     )
     fetch_batch_size: int = Field(default=200, ge=1, le=10_000)
+    fetch_lease: timedelta = Field(
+        default=timedelta(minutes=10),
+        gt=timedelta(0),
+        description="How long a worker holds the packages it claimed before others may take them.",
+    )
+    fetch_shutdown_grace: float = Field(
+        default=10.0,
+        ge=0,
+        description="Seconds a stopping refresher lets fetches in flight finish.",
+    )
     fetch_poll_seconds: float = Field(
         default=60.0,
         gt=0,
         description="Pause of the background refresh between rounds.",
     )
     fetch_contributor_pages: int = Field(default=10, ge=1, le=100)
+    fetch_commit_pages: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="Most pages of commits read for a year of weekly counts (GitLab, Bitbucket, Gitea).",
+    )
     fetch_rate_limit_max_wait: float = Field(
         default=60.0,
         ge=0,
-        description="Longest rate-limit pause in seconds; a longer one fails the fetch.",
+        description="Longest rate-limit pause in seconds; a longer one ends the package's fetch for the round.",
+    )
+    fetch_host_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Requests in flight to one upstream host at a time.",
+    )
+    fetch_rate_limit_reserve: int = Field(
+        default=50,
+        ge=0,
+        description="Remaining quota under which calls to a host wait for its reset.",
+    )
+    fetch_gone_after: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="404 answers, spaced apart, before a repository counts as gone.",
+    )
+    fetch_gone_spacing: timedelta = Field(
+        default=timedelta(hours=24),
+        ge=timedelta(0),
+        description="Least time between two 404 answers that both count towards gone.",
+    )
+    fetch_blocked_cooldown: timedelta = Field(
+        default=timedelta(days=7),
+        ge=timedelta(0),
+        description="How long a source answering 451 or access blocked is not asked again.",
     )
 
     time_zone: str = Field(
@@ -71,12 +170,68 @@ class Settings(BaseSettings):
     log_format: str = Field(default="console", pattern="^(console|json)$")
     log_level: str = "INFO"
 
-    @field_validator("github_token", mode="before")
+    @field_validator(
+        "github_token",
+        "gitlab_token",
+        "bitbucket_token",
+        "codeberg_token",
+        mode="before",
+    )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("fetch_interval", mode="before")
+    @field_validator("gitlab_hosts", "gitea_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: object, info: ValidationInfo) -> object:
+        """Comma-separated entries, each HOST or HOST=API_BASE_URL."""
+        if not isinstance(value, str):
+            return value
+        hosts: dict[str, str] = {}
+        for host, api in _entries(value, secret=False):
+            if not api:
+                api = f"https://{host}{_API_PATHS[info.field_name or '']}"
+            parts = urlsplit(api)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"the API of {host!r} is not an http(s) URL")
+            hosts[host] = api.rstrip("/")
+        return hosts
+
+    @field_validator("gitlab_host_tokens", "gitea_host_tokens", mode="before")
+    @classmethod
+    def _host_tokens(cls, value: object) -> object:
+        """Comma-separated HOST=TOKEN entries."""
+        if not isinstance(value, str):
+            return value
+        return dict(_entries(value, secret=True))
+
+    @model_validator(mode="after")
+    def _hosts_agree(self) -> Self:
+        both = self.gitlab_hosts.keys() & self.gitea_hosts.keys()
+        if both:
+            raise ValueError(f"{min(both)} is in both GITLAB_HOSTS and GITEA_HOSTS")
+        for name, hosts, tokens in (
+            ("GITLAB", self.gitlab_hosts, self.gitlab_host_tokens),
+            ("GITEA", self.gitea_hosts, self.gitea_host_tokens),
+        ):
+            # The public forges have settings of their own (GITLAB_API_URL, ...).
+            if public := sorted(hosts.keys() & FORGE_HOSTS.keys()):
+                raise ValueError(
+                    f"{name}_HOSTS lists {public[0]}, which has settings of its own"
+                )
+            if unknown := sorted(tokens.keys() - hosts.keys()):
+                raise ValueError(
+                    f"{name}_HOST_TOKENS names {unknown[0]}, which {name}_HOSTS does not list"
+                )
+        return self
+
+    @field_validator(
+        "fetch_interval",
+        "fetch_lease",
+        "fetch_gone_spacing",
+        "fetch_blocked_cooldown",
+        mode="before",
+    )
     @classmethod
     def _seconds(cls, value: object) -> object:
         """A plain number is seconds; "HH:MM:SS" and ISO 8601 ("P1D") work too."""
@@ -85,6 +240,15 @@ class Settings(BaseSettings):
                 return timedelta(seconds=float(value))
             except (ValueError, OverflowError):
                 return value
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB"
+            )
         return value
 
     @field_validator("time_zone")
@@ -103,3 +267,28 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _entries(value: str, *, secret: bool) -> list[tuple[str, str]]:
+    """The HOST or HOST=VALUE entries of a comma-separated setting.
+
+    A blank setting has none. With `secret`, every entry needs its value,
+    and errors show the entry's number and host but never the entry itself.
+    """
+    entries: dict[str, str] = {}
+    for number, entry in enumerate(value.split(","), start=1):
+        entry = entry.strip()
+        if not entry:
+            continue
+        name = f"entry {number}" if secret else f"entry {number} ({entry!r})"
+        host, sep, rest = (part.strip() for part in entry.partition("="))
+        host = host.lower().removeprefix("www.")
+        if not _HOST.match(host):
+            raise ValueError(f"{name} does not start with a host name")
+        if not rest and (sep or secret):
+            form = "HOST=TOKEN" if secret else "HOST or HOST=API_BASE_URL"
+            raise ValueError(f"{name} for {host} is not of the form {form}")
+        if host in entries:
+            raise ValueError(f"{name} repeats {host}")
+        entries[host] = rest
+    return list(entries.items())

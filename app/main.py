@@ -20,6 +20,7 @@ from app.categories.router import router as categories_router
 from app.config import Settings
 from app.db.engine import create_engine, create_sessionmaker
 from app.errors import install_error_handlers
+from app.fetches.router import router as fetches_router
 from app.grids.router import router as grids_router
 from app.packages.router import router as packages_router
 
@@ -44,21 +45,31 @@ def create_app(
         db_engine = engine or create_engine(settings.database_url)
         app.state.engine = db_engine
         app.state.sessionmaker = create_sessionmaker(db_engine)
+        # Set by a request for a refresh now, so this process's refresher
+        # does not wait out its poll interval.
+        app.state.refresh_wake = asyncio.Event()
         async with create_http_client(settings) as http_client:
             app.state.http_client = http_client
+            stop = asyncio.Event()
             refresher = None
             if settings.fetch_enabled:
                 from app.fetcher.scheduler import refresh_forever
 
                 refresher = asyncio.create_task(
-                    refresh_forever(settings, app.state.sessionmaker, http_client),
+                    refresh_forever(
+                        settings,
+                        app.state.sessionmaker,
+                        http_client,
+                        stop=stop,
+                        wake=app.state.refresh_wake,
+                    ),
                     name="refresh",
                 )
             try:
                 yield
             finally:
                 if refresher is not None:
-                    refresher.cancel()
+                    stop.set()
                     with contextlib.suppress(asyncio.CancelledError):
                         await refresher
                 if own_engine:
@@ -77,9 +88,11 @@ def create_app(
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(root.router)
     api.include_router(packages_router)
+    api.include_router(fetches_router)
     api.include_router(categories_router)
     api.include_router(grids_router)
     app.include_router(api)
+    app.include_router(root.service_router)
 
     # Outermost last: proxy headers first, so links and paths see the truth.
     app.add_middleware(ApiPathMiddleware, fastapi_app=app)

@@ -15,6 +15,18 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+WRITES = "packages_api_writes"
+
+
+async def writing(session: AsyncSession) -> None:
+    """Declare, before its first statement, that `session`'s transaction writes.
+
+    On SQLite it then starts with the write lock held (BEGIN IMMEDIATE), so a
+    read-then-write unit of work waits for other writers instead of failing;
+    PostgreSQL needs nothing.
+    """
+    await session.connection(execution_options={WRITES: True})
+
 
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     if database_url.startswith("sqlite"):
@@ -41,7 +53,11 @@ def _create_sqlite_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # A transaction that reads before it writes cannot take the write
+        # lock once another writer has committed since its read; those that
+        # will write say so up front (see `writing`) and queue for the lock.
+        immediate = connection.get_execution_options().get(WRITES, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 

@@ -10,8 +10,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.db.engine import WRITES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,14 +25,34 @@ def alembic_config() -> Config:
     return config
 
 
+# Any number: every process of this service asks for the same one.
+SETUP_LOCK = 7_202_604
+
+
+async def hold_setup_lock(connection: AsyncConnection) -> None:
+    """On PostgreSQL, wait until no other process is setting the database up.
+
+    Replicas and workers started together would otherwise all migrate (or
+    load the sample) at once and trip over each other. The lock ends with
+    the transaction. SQLite has one writer at a time anyway.
+    """
+    if connection.dialect.name == "postgresql":
+        await connection.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": SETUP_LOCK}
+        )
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     def _upgrade(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
-    async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+    async with engine.connect() as connection:
+        connection = await connection.execution_options(**{WRITES: True})
+        async with connection.begin():
+            await hold_setup_lock(connection)
+            await connection.run_sync(_upgrade)
 
 
 async def is_at_head(engine: AsyncEngine) -> bool:

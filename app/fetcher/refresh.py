@@ -9,12 +9,19 @@ open across HTTP calls.
 A failure never blanks a stored value: the parts that did succeed are
 stored, the error text goes to last_exception and last_exception_count
 grows by one. A fully successful fetch sets last_fetched and resets the count.
+A rate limit too long to wait is no failure: that source keeps its stored
+values and the package is tried again next round.
+
+Besides those Django Packages columns, every source asked ("repo", "pypi")
+gets its `FetchState` row written in the same transaction; the rules are in
+`app.fetcher.bookkeeping`. A source in its cooldown (blocked) is not asked.
 """
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal
 
 import httpx
@@ -23,19 +30,29 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db.base import utcnow
-from app.fetcher import repository
-from app.fetcher.errors import FetchError, PermanentError
+from app.db.engine import writing
+from app.fetcher import leases, repository
+from app.fetcher.bookkeeping import (
+    SourceRun,
+    error_text,
+    in_cooldown,
+    next_state,
+    settings_secrets,
+)
+from app.fetcher.errors import FetchError, PermanentError, RateLimited
 from app.fetcher.forge import ForgeClient, RepoStats
-from app.fetcher.github import GitHubClient
+from app.fetcher.forges import fetched_hosts, forge_clients
+from app.fetcher.http import conditional
+from app.fetcher.limiter import shared_limiters
 from app.fetcher.pypi import PyPIClient, PyPIStats, pypi_name
-from app.fetcher.repository import StoredPackage
-from app.packages.repo_url import Forge, parse_repo_url, repo_key
+from app.fetcher.repository import SourceState, StoredPackage
+from app.packages.repo_url import RepoRef, parse_repo_url, repo_key
 
 log = structlog.get_logger(__name__)
 
 STATS_PENDING_NOTE = "commit stats still computing (202)"
 
-Status = Literal["updated", "unchanged", "failed"]
+Status = Literal["updated", "unchanged", "failed", "rate_limited"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,17 +69,20 @@ class RefreshSummary:
     updated: int = 0
     unchanged: int = 0
     failed: int = 0
+    rate_limited: int = 0  # tried again next round; not failures
     missing: list[str] = field(default_factory=list)  # asked-for slugs not found
 
     @property
     def total(self) -> int:
-        return self.updated + self.unchanged + self.failed
+        return self.updated + self.unchanged + self.failed + self.rate_limited
 
     def add(self, outcome: PackageOutcome) -> None:
         if outcome.status == "updated":
             self.updated += 1
         elif outcome.status == "unchanged":
             self.unchanged += 1
+        elif outcome.status == "rate_limited":
+            self.rate_limited += 1
         else:
             self.failed += 1
 
@@ -95,15 +115,97 @@ async def refresh_due(
     settings: Settings,
     sessionmaker: async_sessionmaker[AsyncSession],
     http_client: httpx.AsyncClient,
+    *,
+    owner: str,
+    stop: asyncio.Event | None = None,
 ) -> RefreshSummary:
-    """Refresh one batch of packages whose stats are older than fetch_interval."""
+    """Lease one batch of due packages to `owner`, refresh them, end the leases.
+
+    Each lease ends as soon as its package is stored, with the package due
+    again a fetch_interval later. Once `stop` is set no further package is
+    started; if this is cancelled, the packages not yet stored are given
+    back at once, still due.
+    """
     async with sessionmaker() as session:
-        packages = await repository.list_due_packages(
+        await writing(session)
+        await leases.add_missing_rows(session, settings.fetch_interval)
+        claimed = await leases.claim_due(
             session,
-            fetched_before=utcnow() - settings.fetch_interval,
+            owner=owner,
             limit=settings.fetch_batch_size,
+            lease=settings.fetch_lease,
+            now=utcnow(),
         )
-    return await _Refresher(settings, sessionmaker, http_client).run(packages)
+        await session.commit()
+    if not claimed:
+        return RefreshSummary()
+
+    unfinished = set(claimed)
+
+    async def finish(outcome: PackageOutcome) -> None:
+        now = utcnow()
+        # A package held back by a rate limit is due again at the next round;
+        # the shared limiter decides when its requests may actually go.
+        wait = (
+            timedelta(seconds=settings.fetch_poll_seconds)
+            if outcome.status == "rate_limited"
+            else settings.fetch_interval
+        )
+        async with sessionmaker() as session:
+            await leases.finish(
+                session,
+                outcome.package_id,
+                owner=owner,
+                ok=outcome.status != "failed",
+                next_due=now + wait,
+                now=now,
+            )
+            await session.commit()
+        unfinished.discard(outcome.package_id)
+
+    try:
+        async with sessionmaker() as session:
+            packages = await repository.list_packages(session, ids=claimed)
+        refresher = _Refresher(settings, sessionmaker, http_client)
+        return await refresher.run(packages, on_stored=finish, stop=stop)
+    finally:
+        if unfinished:
+            await asyncio.shield(_give_back(sessionmaker, sorted(unfinished), owner))
+
+
+async def _give_back(
+    sessionmaker: async_sessionmaker[AsyncSession], package_ids: list[int], owner: str
+) -> None:
+    async with sessionmaker() as session:
+        await leases.release(session, package_ids, owner=owner)
+        await session.commit()
+    log.info("fetch.leases_released", owner=owner, packages=len(package_ids))
+
+
+class _Slots:
+    """The fetch_concurrency slots, knowing which tasks have taken one."""
+
+    def __init__(self, size: int) -> None:
+        self._semaphore = asyncio.Semaphore(size)
+        self._started: set[asyncio.Task[Any]] = set()
+
+    async def __aenter__(self) -> None:
+        await self._semaphore.acquire()
+        task = asyncio.current_task()
+        if task is not None:
+            self._started.add(task)
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self._semaphore.release()
+
+    async def cancel_waiting(
+        self, stop: asyncio.Event, tasks: Sequence[asyncio.Task[None]]
+    ) -> None:
+        """Once `stop` is set, cancel the tasks that never got a slot."""
+        await stop.wait()
+        for task in tasks:
+            if task not in self._started:
+                task.cancel()
 
 
 class _Refresher:
@@ -115,31 +217,48 @@ class _Refresher:
     ) -> None:
         self._settings = settings
         self._sessionmaker = sessionmaker
-        self._slots = asyncio.Semaphore(settings.fetch_concurrency)
-        # TODO: only GitHub is fetched; packages on GitLab, Bitbucket or
-        # Codeberg keep their stored repository stats until those forges
-        # get a client here.
-        self._forges: dict[Forge, ForgeClient] = {
-            "github": GitHubClient(http_client, settings),
-        }
+        self._slots = _Slots(settings.fetch_concurrency)
+        # One client per host: a repository on any other host is not fetched.
+        self._hosts = fetched_hosts(settings)
+        self._forges: dict[str, ForgeClient] = forge_clients(http_client, settings)
         self._pypi = PyPIClient(http_client, settings)
+        self._limiters = shared_limiters(http_client, settings)
+        self._secrets = settings_secrets(settings)
 
     async def run(
         self,
         packages: Sequence[StoredPackage],
         on_progress: Callable[[PackageOutcome], None] | None = None,
+        on_stored: Callable[[PackageOutcome], Awaitable[None]] | None = None,
+        stop: asyncio.Event | None = None,
     ) -> RefreshSummary:
+        """Refresh `packages`; once `stop` is set, those still waiting for a
+        slot are not started (their tasks are cancelled; nothing is stored)."""
         summary = RefreshSummary()
+        self._limiters.begin_run()
 
         async def refresh(package: StoredPackage) -> None:
             outcome = await self._refresh_guarded(package)
             summary.add(outcome)
+            if on_stored is not None:
+                await on_stored(outcome)
             if on_progress is not None:
                 on_progress(outcome)
 
-        async with asyncio.TaskGroup() as group:
-            for package in packages:
-                group.create_task(refresh(package))
+        tasks: list[asyncio.Task[None]] = []
+        watcher = (
+            asyncio.create_task(self._slots.cancel_waiting(stop, tasks))
+            if stop is not None
+            else None
+        )
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks.extend(
+                    group.create_task(refresh(package)) for package in packages
+                )
+        finally:
+            if watcher is not None:
+                watcher.cancel()
         return summary
 
     async def _refresh_guarded(self, package: StoredPackage) -> PackageOutcome:
@@ -160,40 +279,102 @@ class _Refresher:
             return PackageOutcome(package.id, package.slug, "failed", message=message)
 
     async def _refresh(self, package: StoredPackage) -> PackageOutcome:
-        errors: list[FetchError] = []
-        ref = parse_repo_url(package.repo_url) if package.repo_url.strip() else None
-        forge = self._forges.get(ref.forge) if ref is not None else None
+        ref = parse_repo_url(package.repo_url, self._hosts)
+        forge = self._forges.get(ref.host) if ref is not None else None
 
         repo: RepoStats | None = None
         pypi: PyPIStats | None = None
         async with self._slots:
-            if forge is not None and ref is not None:
-                try:
-                    repo = await forge.fetch(ref)
-                    errors.extend(repo.errors)
-                except FetchError as exc:
-                    errors.append(exc)
-            if package.pypi_url.strip():
-                try:
-                    pypi = await self._fetch_pypi(package.pypi_url)
-                except FetchError as exc:
-                    errors.append(exc)
+            async with self._sessionmaker() as session:
+                states = await repository.get_fetch_states(session, package.id)
+            runs, cooling = self._runs(
+                package,
+                states,
+                repo=forge is not None,
+                pypi=bool(package.pypi_url.strip()),
+            )
+            if forge is not None and ref is not None and "repo" in runs:
+                repo = await self._fetch_repo(forge, ref, runs["repo"])
+            if "pypi" in runs:
+                pypi = await self._fetch_pypi_source(package.pypi_url, runs["pypi"])
 
         if forge is not None and repo is not None and repo.activity_pending:
             try:
                 await self._wait_for_activity(forge, repo)
             except FetchError as exc:
-                errors.append(exc)
+                runs["repo"].errors.append(exc)
+            runs["repo"].pending = repo.activity_pending
 
-        for error in errors:
-            log.warning(
-                "fetch.failed",
-                package_id=package.id,
-                url=error.url,
-                status=error.status,
-                error=str(error),
-            )
-        return await self._store(package, repo, pypi, errors)
+        for source, run in runs.items():
+            for error in run.errors:
+                fields = {
+                    "package_id": package.id,
+                    "source": source,
+                    "url": error.url,
+                    "status": error.status,
+                    "error": error_text([error], self._secrets),
+                }
+                if isinstance(error, RateLimited):
+                    # The limiter logged the pause; this package waits a round.
+                    log.info("fetch.postponed", **fields)
+                else:
+                    log.warning("fetch.failed", **fields)
+        return await self._store(package, repo, pypi, runs, cooling=cooling)
+
+    def _runs(
+        self,
+        package: StoredPackage,
+        states: dict[str, SourceState],
+        *,
+        repo: bool,
+        pypi: bool,
+    ) -> tuple[dict[str, SourceRun], bool]:
+        """The sources to ask this time, and whether one was left out for its cooldown."""
+        now = utcnow()
+        runs: dict[str, SourceRun] = {}
+        cooling = False
+        for source, has in (("repo", repo), ("pypi", pypi)):
+            stored = states.get(source, SourceState())
+            if not has:
+                continue
+            if in_cooldown(stored, now):
+                log.info(
+                    "fetch.cooldown",
+                    package_id=package.id,
+                    source=source,
+                    until=stored.cooldown_until,
+                )
+                cooling = True
+                continue
+            runs[source] = SourceRun.start(stored)
+        return runs, cooling
+
+    async def _fetch_repo(
+        self, forge: ForgeClient, ref: RepoRef, run: SourceRun
+    ) -> RepoStats | None:
+        with conditional(run.etags):
+            try:
+                repo = await forge.fetch(ref)
+            except FetchError as exc:
+                run.errors.append(exc)
+                return None
+        run.fetched = True
+        run.errors.extend(repo.errors)
+        run.pending = repo.activity_pending
+        run.unsupported = repo.unsupported
+        return repo
+
+    async def _fetch_pypi_source(
+        self, pypi_url: str, run: SourceRun
+    ) -> PyPIStats | None:
+        with conditional(run.etags):
+            try:
+                pypi = await self._fetch_pypi(pypi_url)
+            except FetchError as exc:
+                run.errors.append(exc)
+                return None
+        run.fetched = True
+        return pypi
 
     async def _fetch_pypi(self, pypi_url: str) -> PyPIStats:
         name = pypi_name(pypi_url)
@@ -223,8 +404,15 @@ class _Refresher:
         package: StoredPackage,
         repo: RepoStats | None,
         pypi: PyPIStats | None,
-        errors: list[FetchError],
+        runs: dict[str, SourceRun],
+        *,
+        cooling: bool,
     ) -> PackageOutcome:
+        # A source that ran into a rate limit keeps what is stored, whole.
+        if "repo" in runs and runs["repo"].rate_limited:
+            repo = None
+        if "pypi" in runs and runs["pypi"].rate_limited:
+            pypi = None
         values = _fetched_values(repo, pypi)
         changed = {
             column: value
@@ -234,14 +422,21 @@ class _Refresher:
         note = (
             STATS_PENDING_NOTE if repo is not None and repo.activity_pending else None
         )
-        message = "; ".join(str(error) for error in errors) or None
+        failures = [error for run in runs.values() for error in run.failures]
+        message = error_text(failures, self._secrets) if failures else None
+        rate_limited = any(run.rate_limited for run in runs.values())
         now = utcnow()
 
         async with self._sessionmaker() as session:
+            await writing(session)
             if message is not None:
                 await repository.save_failure(
                     session, package.id, changed, message=message, at=now
                 )
+            elif rate_limited or cooling:
+                # Not done: a source was not asked, so the failure count and
+                # last_fetched stay as they are.
+                await repository.save_values(session, package.id, changed)
             else:
                 await repository.save_success(
                     session, package.id, changed, at=now, note=note
@@ -255,10 +450,29 @@ class _Refresher:
                 changed["documentation_url"] = docs
             if repo is not None and await self._follow_move(session, package, repo):
                 changed["repo_url"] = repo.ref.canonical_url
+                runs["repo"].moved_from = package.repo_url
+            for source, run in runs.items():
+                state = next_state(
+                    run, now=now, settings=self._settings, secrets=self._secrets
+                )
+                await repository.save_fetch_state(session, package.id, source, state)
+                if state.get("status") != run.stored.status and state.get("status") in (
+                    "not_found",
+                    "gone",
+                    "blocked",
+                ):
+                    log.info(
+                        "fetch.source_state",
+                        package_id=package.id,
+                        source=source,
+                        status=state["status"],
+                    )
             await session.commit()
 
         if message is not None:
             status: Status = "failed"
+        elif rate_limited:
+            status = "rate_limited"
         else:
             status = "updated" if changed else "unchanged"
         if changed:
@@ -278,7 +492,10 @@ class _Refresher:
         packages may not share one, and which one is right is for a person.
         """
         new_key = repo_key(repo.ref.canonical_url)
-        if new_key is None or new_key == repo_key(package.repo_url):
+        # Compared as parsed with self-hosted instances known, so that
+        # ".../name.git" on one of them is not taken for a move.
+        old = parse_repo_url(package.repo_url, self._hosts)
+        if new_key is None or (old is not None and old.same_repo(repo.ref)):
             return False
         owner = await repository.repo_key_owner(session, new_key, other_than=package.id)
         if owner is not None:
@@ -307,18 +524,22 @@ def _fetched_values(repo: RepoStats | None, pypi: PyPIStats | None) -> dict[str,
     """The stored columns this fetch has a value for; absent means keep."""
     values: dict[str, Any] = {}
     if repo is not None:
-        values.update(
-            repo_watchers=repo.watchers,
-            repo_forks=repo.forks,
-            repo_description=repo.description,
-            repo_archived=repo.archived,
-        )
+        own = {
+            "repo_watchers": repo.watchers,
+            "repo_forks": repo.forks,
+            "repo_description": repo.description,
+            "repo_archived": repo.archived,
+        }
+        # None after a 304: not modified, so what is stored stands.
+        values.update({column: v for column, v in own.items() if v is not None})
         if repo.participants is not None:
             values["participants"] = repo.participants
         if repo.commits_over_52 is not None:
             values["commits_over_52"] = repo.commits_over_52
         if repo.last_updated is not None or repo.empty:
             values["last_updated"] = repo.last_updated
+        for column in repo.unsupported:  # the forge has no such value: keep ours
+            values.pop(column, None)
     if pypi is not None and pypi.version is not None:
         values["pypi_version"] = pypi.version
     return values

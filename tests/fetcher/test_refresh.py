@@ -41,7 +41,8 @@ async def test_many_packages_at_once_with_mixed_outcomes(
     )
     await make_package(sessionmaker, id=5, pypi_url="same-pkg", pypi_version="1.0")
     await make_package(sessionmaker, id=6, pypi_url="new-pkg", pypi_version="1.0")
-    await make_package(sessionmaker, id=7, repo_url="https://gitlab.com/group/proj")
+    # A host without a forge client: stored and served, never fetched.
+    await make_package(sessionmaker, id=7, repo_url="https://git.example.org/g/p")
     serve_github3(upstream)
     serve_repo(upstream)
     upstream.expect_request("/repos/example-org/gone-repo").respond_with_response(
@@ -131,13 +132,12 @@ async def test_a_rate_limited_repository_is_transient_not_gone(
 
     summary = await refresh_packages(fetch_settings, sessionmaker, http_client)
 
+    # Not a failure: the package is tried again next round, values kept.
     package = await stored(sessionmaker, 1)
-    assert (package.repo_watchers, package.last_exception) == (
-        50,
-        "transient: rate limited",
-    )
+    assert (package.repo_watchers, package.last_exception) == (50, None)
+    assert (package.last_exception_count, package.last_fetched) == (0, None)
     assert len(hits(upstream, EXAMPLE)) == 1
-    assert summary.failed == 1
+    assert (summary.rate_limited, summary.failed) == (1, 0)
 
 
 async def test_due_packages_are_picked_oldest_first_in_batches(
@@ -160,14 +160,14 @@ async def test_due_packages_are_picked_oldest_first_in_batches(
     )
     batch_of_two = fetch_settings.model_copy(update={"fetch_batch_size": 2})
 
-    first = await refresh_due(batch_of_two, sessionmaker, http_client)
+    first = await refresh_due(batch_of_two, sessionmaker, http_client, owner="test")
     fetched_first = [
         i
         for i in range(1, 6)
         if (fetched := (await stored(sessionmaker, i)).last_fetched) and fetched > now
     ]
-    second = await refresh_due(batch_of_two, sessionmaker, http_client)
-    third = await refresh_due(batch_of_two, sessionmaker, http_client)
+    second = await refresh_due(batch_of_two, sessionmaker, http_client, owner="test")
+    third = await refresh_due(batch_of_two, sessionmaker, http_client, owner="test")
 
     assert fetched_first == [2, 3]
     assert (first.unchanged, second.unchanged, third.unchanged) == (2, 1, 0)

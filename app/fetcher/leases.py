@@ -1,0 +1,225 @@
+"""Who refreshes which package when: due times, leases and requests.
+
+Every package has a `PackageRefresh` row. A refresher claims a batch of due
+rows by writing its name and a lease expiry on them; on PostgreSQL the claim
+reads with `FOR UPDATE SKIP LOCKED`, so any number of workers and `serve`
+processes share the work and none fetches a package another holds. A
+worker that dies keeps its packages only until the lease expires; then
+anyone may take them. On SQLite one refresher runs, and the claim is still a
+conditional update, so a second one could not take a held package either.
+
+Functions here flush at most; each caller commits its own short transaction.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, case, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.queries import insert_missing
+from app.models import Package, PackageRefresh
+
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+
+
+def _is_due(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        PackageRefresh.state == QUEUED,
+        PackageRefresh.due_at.is_(None),
+        PackageRefresh.due_at <= now,
+    )
+
+
+def _is_free(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        PackageRefresh.lease_expires_at.is_(None),
+        PackageRefresh.lease_expires_at <= now,
+    )
+
+
+async def add_missing_rows(session: AsyncSession, interval: timedelta) -> int:
+    """Give packages without a refresh row one.
+
+    It is due an interval after the package was last fetched or last
+    failed, whichever is later, or now when neither ever happened.
+    """
+    rows = (
+        await session.execute(
+            select(Package.id, Package.last_fetched, Package.last_exception_at)
+            .outerjoin(PackageRefresh, PackageRefresh.package_id == Package.id)
+            .where(PackageRefresh.package_id.is_(None))
+        )
+    ).all()
+    # Another refresher may add the same rows at the same moment.
+    await insert_missing(
+        session,
+        PackageRefresh,
+        [
+            {
+                "package_id": package_id,
+                "due_at": max(times) + interval
+                if (times := [t for t in seen if t])
+                else None,
+            }
+            for package_id, *seen in rows
+        ],
+        [PackageRefresh.package_id],
+    )
+    return len(rows)
+
+
+async def claim_due(
+    session: AsyncSession,
+    *,
+    owner: str,
+    limit: int,
+    lease: timedelta,
+    now: datetime,
+) -> list[int]:
+    """Lease up to `limit` due packages to `owner`: asked-for first, then oldest due."""
+    due = (
+        select(PackageRefresh.package_id)
+        .where(_is_due(now), _is_free(now))
+        .order_by(
+            case((PackageRefresh.state == QUEUED, 0), else_=1),
+            PackageRefresh.due_at.asc().nulls_first(),
+            PackageRefresh.package_id,
+        )
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+
+    # One statement: rows another claimer holds are skipped (PostgreSQL) or
+    # waited for and then no longer free (SQLite), never taken twice.
+    claimed = await session.scalars(
+        update(PackageRefresh)
+        .where(PackageRefresh.package_id.in_(due.scalar_subquery()), _is_free(now))
+        .values(
+            lease_owner=owner,
+            lease_expires_at=now + lease,
+            state=RUNNING,
+            started_at=now,
+            # Due now, so that if the holder dies the package is taken over
+            # as soon as the lease expires, even if it was only asked for.
+            due_at=now,
+        )
+        .returning(PackageRefresh.package_id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(claimed)
+
+
+async def finish(
+    session: AsyncSession,
+    package_id: int,
+    *,
+    owner: str,
+    ok: bool,
+    next_due: datetime,
+    now: datetime,
+) -> None:
+    """End `owner`'s lease on a package after its fetch, and say when it is due next."""
+    await session.execute(
+        update(PackageRefresh)
+        .where(
+            PackageRefresh.package_id == package_id,
+            PackageRefresh.lease_owner == owner,
+        )
+        .values(
+            lease_owner=None,
+            lease_expires_at=None,
+            finished_at=now,
+            due_at=next_due,
+            state=DONE if ok else FAILED,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def release(
+    session: AsyncSession, package_ids: Sequence[int], *, owner: str
+) -> None:
+    """Give packages back unfetched (shutting down): they stay due for anyone."""
+    if not package_ids:
+        return
+    await session.execute(
+        update(PackageRefresh)
+        .where(
+            PackageRefresh.package_id.in_(package_ids),
+            PackageRefresh.lease_owner == owner,
+        )
+        .values(
+            lease_owner=None,
+            lease_expires_at=None,
+            state=case((PackageRefresh.requested_at.is_not(None), QUEUED), else_=None),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def request_now(session: AsyncSession, package_id: int, *, now: datetime) -> bool:
+    """Queue a refresh of one package; False when one is already pending.
+
+    Pending means queued, or running under a live lease. The update is
+    conditional, so concurrent requests queue one refresh between them.
+    """
+    result = await session.execute(
+        update(PackageRefresh)
+        .where(
+            PackageRefresh.package_id == package_id,
+            or_(
+                PackageRefresh.state.is_(None),
+                PackageRefresh.state.in_((DONE, FAILED)),
+                and_(PackageRefresh.state == RUNNING, _is_free(now)),
+            ),
+        )
+        .values(state=QUEUED, requested_at=now)
+        .returning(PackageRefresh.package_id)
+        .execution_options(synchronize_session=False)
+    )
+    if result.first() is not None:
+        return True
+    exists = await session.scalar(
+        select(PackageRefresh.package_id).where(PackageRefresh.package_id == package_id)
+    )
+    if exists is not None:
+        return False
+    try:
+        async with session.begin_nested():
+            session.add(
+                PackageRefresh(package_id=package_id, state=QUEUED, requested_at=now)
+            )
+    except IntegrityError:
+        return False  # another request made the row first
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshRow:
+    state: str | None
+    due_at: datetime | None
+    requested_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    leased: bool
+
+
+async def refresh_row(
+    session: AsyncSession, package_id: int, *, now: datetime
+) -> RefreshRow | None:
+    row = await session.get(PackageRefresh, package_id, populate_existing=True)
+    if row is None:
+        return None
+    leased = row.lease_expires_at is not None and row.lease_expires_at > now
+    return RefreshRow(
+        state=row.state,
+        due_at=row.due_at,
+        requested_at=row.requested_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        leased=leased,
+    )
