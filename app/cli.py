@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -11,12 +12,14 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.api.links import Links
 from app.config import Settings
-from app.db.engine import create_engine, create_sessionmaker
-from app.db.migrate import upgrade
+from app.db.engine import create_engine, create_sessionmaker, writing
+from app.db.migrate import hold_setup_lock, upgrade
 from app.logging import configure_logging
 from app.models import Package
 
@@ -37,7 +40,12 @@ def _settings() -> Settings:
     try:
         settings = Settings()
     except ValidationError as exc:
-        typer.echo(f"invalid settings:\n{exc}", err=True)
+        # Name each setting as it is set: by its environment variable.
+        problems = "\n".join(
+            f"  {'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        )
+        typer.echo(f"invalid settings:\n{problems}", err=True)
         raise typer.Exit(2) from exc
     configure_logging(settings.log_format, settings.log_level)
     return settings
@@ -50,6 +58,13 @@ def _run(
     migrate: bool = True,
 ) -> T:
     """Run `work` with a session factory on a migrated database."""
+    if settings.is_sqlite:
+        path = make_url(settings.database_url).database
+        if path and path != ":memory:" and not Path(path).parent.is_dir():
+            typer.echo(
+                f"the database's folder {Path(path).parent} does not exist", err=True
+            )
+            raise typer.Exit(1)
 
     async def main() -> T:
         engine = create_engine(settings.database_url)
@@ -64,6 +79,12 @@ def _run(
         return asyncio.run(main())
     except (OSError, ConnectionError) as exc:
         typer.echo(f"cannot reach the database: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    except DBAPIError as exc:
+        reason = (
+            str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        )
+        typer.echo(f"the database refused: {reason}", err=True)
         raise typer.Exit(1) from exc
 
 
@@ -80,20 +101,30 @@ def _load_document(path: Path) -> Any:
         raise typer.Exit(1) from exc
 
 
-async def _import(sessionmaker: async_sessionmaker[AsyncSession], document: Any) -> Any:
+async def _import(
+    sessionmaker: async_sessionmaker[AsyncSession], document: Any, settings: Settings
+) -> Any:
     from app.catalog.service import import_catalog
+    from app.fetcher.forges import fetched_hosts
 
     async with sessionmaker() as session:
-        summary = await import_catalog(session, document)
+        await writing(session)
+        summary = await import_catalog(session, document, fetched_hosts(settings))
         await session.commit()
     return summary
 
 
 async def load_sample_if_empty(sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
+    """Load the sample catalogue into a database that has no package yet."""
+    from app.catalog.service import import_catalog
+
     async with sessionmaker() as session:
+        await writing(session)
+        await hold_setup_lock(await session.connection())
         if await session.scalar(select(func.count()).select_from(Package)):
             return False
-    await _import(sessionmaker, _load_document(SAMPLE_CATALOG))
+        await import_catalog(session, _load_document(SAMPLE_CATALOG))
+        await session.commit()
     return True
 
 
@@ -145,7 +176,7 @@ def import_(
     settings = _settings()
     document = _load_document(file)
     try:
-        summary = _run(settings, lambda sm: _import(sm, document))
+        summary = _run(settings, lambda sm: _import(sm, document, settings))
     except CatalogError as exc:
         typer.echo(f"{file}: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -177,7 +208,11 @@ def export(
     if str(file) == "-":
         sys.stdout.write(text)
     else:
-        file.write_text(text, encoding="utf-8")
+        try:
+            file.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            typer.echo(f"cannot write {file}: {exc.strerror}", err=True)
+            raise typer.Exit(1) from exc
         typer.echo(f"wrote {len(document['packages'])} packages to {file}", err=True)
 
 
@@ -222,9 +257,33 @@ def fetch(
         typer.echo(f"no package has the slug {slug!r}", err=True)
     typer.echo(
         f"updated: {summary.updated}, unchanged: {summary.unchanged}, failed: {summary.failed}"
+        + (f", rate limited: {summary.rate_limited}" if summary.rate_limited else "")
     )
     if slugs and len(summary.missing) == len(slugs):
         raise typer.Exit(1)
+
+
+@cli.command()
+def worker() -> None:
+    """Run the background refresh without the API, until SIGTERM or Ctrl-C.
+
+    Any number of workers may share one PostgreSQL database; on SQLite run one.
+    On SIGTERM, fetches in flight get FETCH_SHUTDOWN_GRACE seconds to finish
+    and the rest are given back for others to take.
+    """
+    settings = _settings()
+    from app.fetcher.client import create_http_client
+    from app.fetcher.scheduler import refresh_forever
+
+    async def work(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        async with create_http_client(settings) as client:
+            await refresh_forever(settings, sessionmaker, client, stop=stop)
+
+    _run(settings, work)
 
 
 @tokens.command("create")
@@ -232,9 +291,14 @@ def token_create(
     name: Annotated[str, typer.Argument(help="A name to know the token by.")],
 ) -> None:
     """Make a new token; its secret is printed once, alone on the last line."""
-    from app.auth.tokens import create_token
+    from app.auth.tokens import check_name, create_token
     from app.errors import Conflict
 
+    try:
+        check_name(name)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
     settings = _settings()
 
     async def work(sessionmaker: async_sessionmaker[AsyncSession]) -> str:
@@ -254,3 +318,7 @@ def token_create(
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

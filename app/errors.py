@@ -6,6 +6,8 @@
     ├── Conflict             409, another package already holds a unique value
     └── InvalidFields        422, one entry per offending field
 
+A database that cannot be reached answers 503 with Retry-After.
+
 Every error body is JSON with a `detail` key: a sentence, or for 422 a list
 of `{"loc", "msg", "type"}` entries in the same shape FastAPI uses for
 request validation, so clients handle one format.
@@ -13,10 +15,14 @@ request validation, so clients handle one format.
 
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger(__name__)
 
 
 class ApiError(Exception):
@@ -98,7 +104,21 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+_UNAVAILABLE = "The database is unavailable; try again shortly."
+
+
+async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database.unavailable", error=type(exc).__name__)
+    return JSONResponse(
+        {"detail": _UNAVAILABLE}, status_code=503, headers={"Retry-After": "5"}
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
+    # A lost or refused database connection is an outage, not the client's
+    # fault and not a bug: 503, and the pool reconnects on a later request.
+    for error in (OperationalError, InterfaceError, ConnectionError):
+        app.add_exception_handler(error, _database_unavailable)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -79,7 +79,10 @@ async def _recreate_postgres_database(url: str) -> None:
 @pytest.fixture(scope="session")
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     if database_url.startswith("postgresql"):
-        await _recreate_postgres_database(database_url)
+        try:
+            await _recreate_postgres_database(database_url)
+        except OSError as exc:
+            pytest.exit(f"cannot reach PostgreSQL for TEST_DATABASE_URL: {exc}", 1)
     engine = create_engine(database_url)
     await upgrade(engine)
     yield engine
@@ -100,6 +103,9 @@ async def clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     async with engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
             await connection.execute(delete(table))
+        if connection.dialect.name == "sqlite":
+            # Ids are never reused (AUTOINCREMENT); start each test afresh.
+            await connection.execute(text("DELETE FROM sqlite_sequence"))
 
 
 @pytest.fixture
@@ -108,6 +114,9 @@ def settings(database_url: str) -> Settings:
         _env_file=None,  # type: ignore[call-arg]
         database_url=database_url,
         github_api_url=NOWHERE,
+        gitlab_api_url=NOWHERE,
+        bitbucket_api_url=NOWHERE,
+        codeberg_api_url=NOWHERE,
         pypi_url=NOWHERE,
         github_token=None,
         fetch_enabled=False,

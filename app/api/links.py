@@ -7,12 +7,14 @@ on the request is carried into every link, as Django REST Framework does.
 
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from fastapi import Request
 
 from app.api.methods import API_PREFIX
+from app.db.lookup import MAX_ID
 
-_TRAILING_ID = re.compile(r"/(\d+)/?$")
+_LINK_PATH = re.compile(r"/(?P<resource>[a-z]+)/(?P<id>[0-9]+)/?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +47,25 @@ class Links:
         return self._url(f"grids/{grid_id}/")
 
 
-def id_from_link(value: str | int) -> int | None:
-    """The id a hyperlink ends with (whatever its host), or an id as given."""
+def id_from_link(value: str | int, resource: str) -> int | None:
+    """The id a reference names: an id, or a hyperlink to `resource` ending in one.
+
+    `resource` is the collection's name ("categories", "grids", "packages").
+    A hyperlink's host does not matter (catalogues move between hosts), but
+    its path must name that collection, so a grid's link is no category.
+    """
+    if isinstance(value, bool):
+        return None
     if isinstance(value, int):
-        return value if value > 0 else None
-    text = value.strip().split("?", 1)[0].split("#", 1)[0]
+        return value if 0 < value <= MAX_ID else None
+    text = value.strip()
     if text.isascii() and text.isdigit():
-        return int(text)
-    match = _TRAILING_ID.search(text)
-    return int(match[1]) if match else None
+        number = int(text)
+    else:
+        parts = urlsplit(text)
+        linkish = parts.scheme in ("http", "https") or text.startswith("/")
+        match = _LINK_PATH.search(parts.path) if linkish else None
+        if match is None or match["resource"] != resource or parts.fragment:
+            return None
+        number = int(match["id"])
+    return number if 0 < number <= MAX_ID else None

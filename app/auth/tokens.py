@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import SessionDep
 from app.db.base import utcnow
+from app.db.engine import writing
 from app.errors import Conflict, Unauthorized
 from app.models import ApiToken
 
@@ -30,10 +31,17 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def check_name(name: str) -> str:
+    if not name.strip() or len(name) > 100 or not name.isprintable():
+        raise ValueError("a token name is 1 to 100 printable characters")
+    return name
+
+
 async def create_token(
     session: AsyncSession, name: str, scopes: list[str] | None = None
 ) -> str:
     """Store a new token under `name` and return its secret (never stored)."""
+    check_name(name)
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     session.add(
         ApiToken(
@@ -59,6 +67,10 @@ _bearer = HTTPBearer(
     auto_error=False,
     description="A token made with `packages-api token create NAME`.",
 )
+_NO_BEARER = (
+    "Authentication credentials were not provided: send "
+    "'Authorization: Bearer <token>'."
+)
 
 
 async def _require_token(
@@ -66,7 +78,10 @@ async def _require_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> ApiToken:
     if credentials is None:
-        raise Unauthorized(headers={"WWW-Authenticate": _CHALLENGE})
+        raise Unauthorized(_NO_BEARER, headers={"WWW-Authenticate": _CHALLENGE})
+    # Every route that asks for a token writes; on SQLite take the write
+    # lock now rather than fail to upgrade a read transaction later.
+    await writing(session)
     token = await find_token(session, credentials.credentials)
     if token is None:
         raise Unauthorized(

@@ -5,11 +5,32 @@ of a record may be missing and takes its empty default. Unknown keys are
 ignored, so documents from newer versions still load.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from app.packages.schemas import Slug
+from app.packages.schemas import Reference, Slug, has_nul
+
+# The widths of the columns these land in; PostgreSQL refuses anything wider.
+Short = Annotated[str, Field(max_length=100)]
+Url = Annotated[str, Field(max_length=500)]
+Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """Timestamps without an offset are taken as UTC; all are kept in UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("is out of the range of dates that can be stored") from exc
+
+
+Timestamp = Annotated[datetime | None, AfterValidator(_utc)]
 
 
 class _Record(BaseModel):
@@ -18,13 +39,20 @@ class _Record(BaseModel):
     id: int = Field(gt=0, le=2**31 - 1)
     title: str = Field(min_length=1, max_length=100)
     slug: Slug
-    created: datetime | None = None
-    modified: datetime | None = None
+    created: Timestamp = None
+    modified: Timestamp = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if has_nul(value):
+            raise ValueError("must not contain a NUL character")
+        return value
 
 
 class CategoryRecord(_Record):
     description: str = ""
-    title_plural: str = ""
+    title_plural: Short = ""
     show_pypi: bool = True
 
 
@@ -32,23 +60,23 @@ class GridRecord(_Record):
     description: str = ""
     is_locked: bool = False
     header: bool = False
-    packages: list[str | int] = []
+    packages: list[Reference] = []
 
 
 class PackageRecord(_Record):
-    category: str | int
-    grids: list[str | int] = []
-    repo_url: str = ""
-    pypi_url: str = ""
-    documentation_url: str = ""
-    repo_watchers: int = 0
-    repo_forks: int = 0
+    category: Reference
+    grids: list[Reference] = []
+    repo_url: Url = ""
+    pypi_url: Url = ""
+    documentation_url: Url = ""
+    repo_watchers: Count = 0
+    repo_forks: Count = 0
     repo_description: str = ""
-    pypi_version: str = ""
-    commits_over_52: list[int] = []
+    pypi_version: Short = ""
+    commits_over_52: list[Count] = []
     participants: list[str] = []
-    last_updated: datetime | None = None
-    last_fetched: datetime | None = None
+    last_updated: Timestamp = None
+    last_fetched: Timestamp = None
 
 
 class CatalogDocument(BaseModel):

@@ -6,9 +6,8 @@ transaction, so readers never see half a catalogue. Export writes the same
 document shape, ordered by id, so export → import → export is a fixed point.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -19,14 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.api.links import Links, id_from_link
 from app.categories.schemas import CategoryRead
 from app.db.base import Base, utcnow
+from app.db.queries import insert_missing
 from app.grids.schemas import GridRead
 from app.models import Category, Grid, Package, grid_packages
-from app.packages.repo_url import repo_key
+from app.packages.repo_url import FORGE_HOSTS, Forge, repo_key
 from app.packages.schemas import PackageRead
 
 log = structlog.get_logger(__name__)
 
 _CHUNK = 500
+MAX_KEY = 500  # the width of packages.repo_key
 
 
 class CatalogError(ValueError):
@@ -41,17 +42,12 @@ class ImportSummary:
     shared_repositories: list[str] = field(default_factory=list)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    """Timestamps without an offset are taken as UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
 def _ref(value: str | int, what: str) -> int:
-    found = id_from_link(value)
+    found = id_from_link(value, what)
     if found is None:
-        raise CatalogError(f"{what} reference {value!r} does not end in an id")
+        raise CatalogError(
+            f"{value!r} is neither an id nor a hyperlink to one of the {what}"
+        )
     return found
 
 
@@ -86,21 +82,27 @@ async def _sync_sequences(session: AsyncSession, tables: Sequence[str]) -> None:
         await session.execute(
             text(
                 f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
-                f"COALESCE((SELECT MAX(id) FROM {name}), 0) + 1, false)"
+                f"GREATEST((SELECT MAX(id) FROM {name}), 1))"
             )
         )
 
 
-async def import_catalog(session: AsyncSession, document: Any) -> ImportSummary:
-    """Upsert every record of a catalogue document (a CatalogDocument)."""
+async def import_catalog(
+    session: AsyncSession, document: Any, hosts: Mapping[str, Forge] = FORGE_HOSTS
+) -> ImportSummary:
+    """Upsert every record of a catalogue document (a CatalogDocument).
+
+    `hosts` names the forges (self-hosted ones too) repository identity is
+    worked out for, so two spellings of one repository are caught.
+    """
     now = utcnow()
     summary = ImportSummary()
 
     categories = [
         {
             **record.model_dump(exclude={"created", "modified"}),
-            "created": _aware(record.created) or now,
-            "modified": _aware(record.modified) or now,
+            "created": record.created or now,
+            "modified": record.modified or now,
         }
         for record in document.categories
     ]
@@ -110,8 +112,8 @@ async def import_catalog(session: AsyncSession, document: Any) -> ImportSummary:
     grids = [
         {
             **record.model_dump(exclude={"created", "modified", "packages"}),
-            "created": _aware(record.created) or now,
-            "modified": _aware(record.modified) or now,
+            "created": record.created or now,
+            "modified": record.modified or now,
         }
         for record in document.grids
     ]
@@ -125,7 +127,9 @@ async def import_catalog(session: AsyncSession, document: Any) -> ImportSummary:
     packages: list[dict[str, Any]] = []
     memberships: set[tuple[int, int]] = set()
     for record in document.packages:
-        key = repo_key(record.repo_url)
+        key = repo_key(record.repo_url, hosts)
+        if key is not None and len(key) > MAX_KEY:
+            raise CatalogError(f"package {record.slug!r}: repo_url is too long")
         holder = keys_in_use.get(key) if key else None
         if key and holder not in (None, record.id):
             summary.shared_repositories.append(record.slug)
@@ -143,17 +147,17 @@ async def import_catalog(session: AsyncSession, document: Any) -> ImportSummary:
                 **record.model_dump(
                     exclude={"category", "grids", "created", "modified"}
                 ),
-                "category_id": _ref(record.category, "category"),
+                "category_id": _ref(record.category, "categories"),
                 "repo_key": key,
-                "last_updated": _aware(record.last_updated),
-                "last_fetched": _aware(record.last_fetched),
-                "created": _aware(record.created) or now,
-                "modified": _aware(record.modified) or now,
+                "last_updated": record.last_updated,
+                "last_fetched": record.last_fetched,
+                "created": record.created or now,
+                "modified": record.modified or now,
             }
         )
-        memberships.update((_ref(g, "grid"), record.id) for g in record.grids)
+        memberships.update((_ref(g, "grids"), record.id) for g in record.grids)
     for grid in document.grids:
-        memberships.update((grid.id, _ref(p, "package")) for p in grid.packages)
+        memberships.update((grid.id, _ref(p, "packages")) for p in grid.packages)
 
     await _check_references(session, packages, memberships)
     await _upsert(session, Package, packages)
@@ -166,8 +170,10 @@ async def import_catalog(session: AsyncSession, document: Any) -> ImportSummary:
             delete(grid_packages).where(grid_packages.c.package_id.in_(chunk))
         )
     rows = [{"grid_id": g, "package_id": p} for g, p in sorted(memberships)]
+    pair = [grid_packages.c.grid_id, grid_packages.c.package_id]
     for start in range(0, len(rows), _CHUNK):
-        await session.execute(insert(grid_packages), rows[start : start + _CHUNK])
+        # A grid of the document may list a package that is already in it.
+        await insert_missing(session, grid_packages, rows[start : start + _CHUNK], pair)
 
     await _sync_sequences(session, ["categories", "grids", "packages"])
     return summary

@@ -17,6 +17,11 @@ NAMING_CONVENTION = {
 }
 
 
+# SQLite otherwise hands a deleted row's id to the next row, and an old link
+# to the deleted package would name the new one.
+NEVER_REUSED_IDS: dict[str, Any] = {"sqlite_autoincrement": True}
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC timestamp on every database.
 

@@ -10,6 +10,8 @@ MAX_ID = 2**31 - 1
 def id_or_slug(model: Any, segment: str) -> ColumnElement[bool] | None:
     """A WHERE clause for `segment`, or None when it can match nothing."""
     clause: ColumnElement[bool]
+    if "\x00" in segment:
+        return None  # PostgreSQL text cannot hold NUL, so nothing has it
     if segment.isascii() and segment.isdigit():
         number = int(segment)
         if not 0 < number <= MAX_ID:

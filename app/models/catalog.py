@@ -13,7 +13,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db.base import Base, JSONValue, UTCDateTime, utcnow
+from app.db.base import NEVER_REUSED_IDS, Base, JSONValue, UTCDateTime, utcnow
 
 
 class Timestamped:
@@ -23,6 +23,7 @@ class Timestamped:
 
 class Category(Timestamped, Base):
     __tablename__ = "categories"
+    __table_args__ = NEVER_REUSED_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(String(100))
@@ -47,6 +48,7 @@ grid_packages = Table(
 
 class Grid(Timestamped, Base):
     __tablename__ = "grids"
+    __table_args__ = NEVER_REUSED_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(String(100))
@@ -65,6 +67,7 @@ class Grid(Timestamped, Base):
 
 class Package(Timestamped, Base):
     __tablename__ = "packages"
+    __table_args__ = NEVER_REUSED_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(String(100))

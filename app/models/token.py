@@ -5,11 +5,12 @@ from datetime import datetime
 from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, JSONValue, UTCDateTime, utcnow
+from app.db.base import NEVER_REUSED_IDS, Base, JSONValue, UTCDateTime, utcnow
 
 
 class ApiToken(Base):
     __tablename__ = "api_tokens"
+    __table_args__ = NEVER_REUSED_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)

@@ -10,11 +10,17 @@ from app.db.lookup import id_or_slug
 from app.models import Package, grid_packages
 
 
-async def find_package(session: AsyncSession, segment: str) -> Package | None:
+async def find_package(
+    session: AsyncSession, segment: str, *, for_update: bool = False
+) -> Package | None:
+    """The package `segment` names; `for_update` locks its row until commit."""
     clause = id_or_slug(Package, segment)
     if clause is None:
         return None
-    return await session.scalar(select(Package).where(clause))
+    query = select(Package).where(clause)
+    if for_update:
+        query = query.with_for_update()
+    return await session.scalar(query)
 
 
 async def get_by_id(session: AsyncSession, package_id: int) -> Package | None:

@@ -5,12 +5,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.body import JsonBody
 from app.api.deps import LinksDep, SessionDep, SettingsDep
 from app.api.links import Links
 from app.api.pagination import Page, Paging
 from app.auth.tokens import TokenDep
 from app.config import Settings
 from app.errors import NotFound
+from app.fetcher.forges import fetched_hosts
 from app.models import Package
 from app.packages import repository, service
 from app.packages.schemas import PackageCreate, PackageRead, PackageUpdate
@@ -21,6 +23,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No token, or an unknown one."},
     404: {"description": "No such package."},
     409: {"description": "The slug or repository is already used by another package."},
+    415: {"description": "The body is not sent as JSON."},
     422: {"description": "A field is invalid, unknown, or read-only with a new value."},
 }
 _MERGE_PATCH = {
@@ -41,8 +44,10 @@ async def _read(
     return PackageRead.build(package, grids[package.id], links, settings.zone)
 
 
-async def _found(session: AsyncSession, segment: str) -> Package:
-    package = await repository.find_package(session, segment)
+async def _found(
+    session: AsyncSession, segment: str, *, for_update: bool = False
+) -> Package:
+    package = await repository.find_package(session, segment, for_update=for_update)
     if package is None:
         raise NotFound()
     return package
@@ -91,6 +96,7 @@ async def update_package(
     settings: SettingsDep,
     links: LinksDep,
     _token: TokenDep,
+    _json: JsonBody,
 ) -> PackageRead:
     """Edit a package with a JSON merge patch (RFC 7396).
 
@@ -98,12 +104,17 @@ async def update_package(
     documentation_url. Fetched stats, id, created and modified are read-only:
     they may be sent back unchanged, a different value is refused.
     """
-    row = await _found(session, package)
+    # The row stays locked until commit: a concurrent DELETE waits, then a
+    # later edit finds nothing. The answer is read inside the same
+    # transaction, so it is the state this edit committed.
+    row = await _found(session, package, for_update=True)
     grids = await repository.grid_ids_by_package(session, [row.id])
-    if await service.update_package(session, row, patch, grids[row.id]):
-        await session.commit()
+    hosts = fetched_hosts(settings)
+    if await service.update_package(session, row, patch, grids[row.id], hosts):
         row = await repository.get_by_id(session, row.id) or row
-    return await _read(session, row, links, settings)
+    answer = await _read(session, row, links, settings)
+    await session.commit()
+    return answer
 
 
 @router.post(
@@ -120,13 +131,15 @@ async def create_package(
     settings: SettingsDep,
     links: LinksDep,
     _token: TokenDep,
+    _json: JsonBody,
 ) -> PackageRead:
     """Add a package to the catalogue."""
-    row = await service.create_package(session, create)
+    row = await service.create_package(session, create, fetched_hosts(settings))
+    row = await repository.get_by_id(session, row.id) or row
+    answer = await _read(session, row, links, settings)
     await session.commit()
     response.headers["Location"] = links.package(row.id)
-    row = await repository.get_by_id(session, row.id) or row
-    return await _read(session, row, links, settings)
+    return answer
 
 
 @router.delete(
@@ -139,7 +152,7 @@ async def delete_package(
     package: str, session: SessionDep, _token: TokenDep
 ) -> Response:
     """Remove a package from the catalogue."""
-    row = await _found(session, package)
+    row = await _found(session, package, for_update=True)
     await repository.remove(session, row.id)
     await session.commit()
     return Response(status_code=204)

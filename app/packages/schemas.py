@@ -16,18 +16,19 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictInt,
+    StrictStr,
     field_validator,
 )
 
 from app.api.links import Links
 from app.db.base import local_time
+from app.fetcher.pypi import pypi_name
 from app.models import Package
 from app.packages.repo_url import is_valid_repo_url
 
 SLUG_PATTERN = r"^[-a-zA-Z0-9_]+$"
 _SLUG = re.compile(SLUG_PATTERN)
-# PEP 508 project names, as a bare pypi_url may hold one.
-_PYPI_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 
 READ_ONLY_FIELDS = (
     "id",
@@ -109,9 +110,19 @@ def _is_http_url(value: str) -> bool:
         return False
     try:
         parts = urlsplit(value)
-        return parts.scheme.lower() in {"http", "https"} and bool(parts.hostname)
+        parts.port  # noqa: B018  (raises on a port that is not a number in range)
     except ValueError:
         return False
+    return parts.scheme.lower() in {"http", "https"} and bool(parts.hostname)
+
+
+def has_nul(value: Any) -> bool:
+    """Whether a string, or a string in a list, holds a NUL character."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(has_nul(item) for item in value)
+    return False
 
 
 def _check_http_url(value: str) -> str:
@@ -130,8 +141,10 @@ def _check_repo_url(value: str) -> str:
 
 def _check_pypi_url(value: str) -> str:
     value = value.strip()
-    if value and not (_is_http_url(value) or _PYPI_NAME.match(value)):
-        raise ValueError("must be a PyPI project URL or name, or empty")
+    if value and pypi_name(value) is None:
+        raise ValueError(
+            "must be a PyPI project URL (https://pypi.org/project/NAME/) or name, or empty"
+        )
     return value
 
 
@@ -145,7 +158,7 @@ HttpUrlText = Annotated[str, Field(max_length=500), AfterValidator(_check_http_u
 RepoUrlText = Annotated[str, Field(max_length=500), AfterValidator(_check_repo_url)]
 PypiUrlText = Annotated[str, Field(max_length=500), AfterValidator(_check_pypi_url)]
 Reference = Annotated[
-    int | str,
+    StrictInt | StrictStr,
     Field(description="A hyperlink to the resource, or its id."),
 ]
 
@@ -166,6 +179,13 @@ class PackageWrite(BaseModel):
     documentation_url: HttpUrlText | None = Field(
         default=None, description="null clears it."
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if has_nul(value):
+            raise ValueError("must not contain a NUL character")
+        return value
 
     @field_validator(*_NOT_NULL, mode="before")
     @classmethod

@@ -5,6 +5,7 @@ that lands at the same time keeps its stats. A key the client did not send
 is left alone; null clears a nullable text field to "".
 """
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,12 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.links import id_from_link
 from app.db.base import utcnow
-from app.db.lookup import MAX_ID
 from app.db.queries import existing_ids
 from app.errors import Conflict, InvalidFields, field_error
 from app.models import Category, Grid, Package
 from app.packages import repository
-from app.packages.repo_url import repo_key
+from app.packages.repo_url import FORGE_HOSTS, Forge, repo_key
 from app.packages.schemas import (
     READ_ONLY_FIELDS,
     PackageCreate,
@@ -27,6 +27,7 @@ from app.packages.schemas import (
 )
 
 _CLEARABLE = ("repo_url", "pypi_url", "documentation_url")
+MAX_URL = 500  # the URL columns' width
 
 
 def _same(current: Any, sent: Any) -> bool:
@@ -57,15 +58,16 @@ def _references(
     raw: list[int | str], field: str, errors: list[dict[str, Any]]
 ) -> list[int]:
     ids = []
+    resource = "categories" if field == "category" else "grids"
     for index, value in enumerate(raw):
-        found = id_from_link(value)
-        if found is None or found > MAX_ID:
+        found = id_from_link(value, resource)
+        if found is None:
             errors.append(
                 {
                     "loc": ["body", field, index]
                     if field == "grids"
                     else ["body", field],
-                    "msg": "must be a hyperlink ending in an id, or an id",
+                    "msg": f"must be an id, or a hyperlink to one of the {resource} (…/{resource}/ID/)",
                     "type": "reference",
                 }
             )
@@ -79,6 +81,7 @@ async def _resolve(
     write: PackageWrite,
     package_id: int | None,
     errors: list[dict[str, Any]],
+    hosts: Mapping[str, Forge],
 ) -> tuple[dict[str, Any], list[int] | None]:
     """Column values and grid ids for the keys `write` carries."""
     sent = write.model_fields_set
@@ -121,7 +124,16 @@ async def _resolve(
                 f"slug {values['slug']!r} is already used by package {holder}"
             )
     if "repo_url" in values:
-        values["repo_key"] = repo_key(values["repo_url"])
+        values["repo_key"] = repo_key(values["repo_url"], hosts)
+        if values["repo_key"] is not None and len(values["repo_key"]) > MAX_URL:
+            raise InvalidFields(
+                [
+                    field_error(
+                        "repo_url",
+                        f"is longer than {MAX_URL} characters once normalised",
+                    )
+                ]
+            )
         if values["repo_key"] is not None:
             holder = await repository.holder_of(
                 session, Package.repo_key, values["repo_key"], other_than=package_id
@@ -138,10 +150,15 @@ async def update_package(
     package: Package,
     patch: PackageUpdate,
     current_grids: list[int],
+    hosts: Mapping[str, Forge] = FORGE_HOSTS,
 ) -> bool:
-    """Apply a merge patch; True when anything changed."""
+    """Apply a merge patch; True when anything changed.
+
+    `hosts` names the forges (self-hosted ones too) that repository
+    identity is worked out for.
+    """
     errors = _read_only_errors(package, patch)
-    values, grid_ids = await _resolve(session, patch, package.id, errors)
+    values, grid_ids = await _resolve(session, patch, package.id, errors, hosts)
 
     changed = {k: v for k, v in values.items() if getattr(package, k) != v}
     grids_changed = grid_ids is not None and grid_ids != current_grids
@@ -157,8 +174,12 @@ async def update_package(
     return True
 
 
-async def create_package(session: AsyncSession, create: PackageCreate) -> Package:
-    values, grid_ids = await _resolve(session, create, None, [])
+async def create_package(
+    session: AsyncSession,
+    create: PackageCreate,
+    hosts: Mapping[str, Forge] = FORGE_HOSTS,
+) -> Package:
+    values, grid_ids = await _resolve(session, create, None, [], hosts)
     values.setdefault("repo_key", None)
     package = Package(**values)
     await _write(session, lambda: repository.add(session, package))

@@ -30,6 +30,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
         sa.UniqueConstraint("name", name=op.f("uq_api_tokens_name")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
+        # Ids are never reused: old links must not name a new row.
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "categories",
@@ -43,6 +45,8 @@ def upgrade() -> None:
         sa.Column("modified", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_categories")),
         sa.UniqueConstraint("slug", name=op.f("uq_categories_slug")),
+        # Ids are never reused: old links must not name a new row.
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "grids",
@@ -56,6 +60,8 @@ def upgrade() -> None:
         sa.Column("modified", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_grids")),
         sa.UniqueConstraint("slug", name=op.f("uq_grids_slug")),
+        # Ids are never reused: old links must not name a new row.
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "packages",
@@ -90,6 +96,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_packages")),
         sa.UniqueConstraint("repo_key", name=op.f("uq_packages_repo_key")),
         sa.UniqueConstraint("slug", name=op.f("uq_packages_slug")),
+        # Ids are never reused: old links must not name a new row.
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("packages", schema=None) as batch_op:
         batch_op.create_index(

@@ -5,6 +5,7 @@ read-only keys), case 020 (the answer after a commit, concurrent stats) and
 the write side of case 016 (invalid and duplicate repository URLs).
 """
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.auth.tokens import create_token
 from app.catalog.schemas import CatalogDocument
 from app.catalog.service import import_catalog
 from app.models import Package
@@ -24,7 +26,9 @@ from tests.factories import EPOCH, make_category, make_grid, make_package
 
 URL = "/api/v4/packages/2403/"
 NOT_FOUND = {"detail": "Not found."}
-NO_CREDENTIALS = {"detail": "Authentication credentials were not provided."}
+NO_CREDENTIALS = {
+    "detail": "Authentication credentials were not provided: send 'Authorization: Bearer <token>'."
+}
 INVALID_TOKEN = {"detail": "Invalid token."}
 CHALLENGE = 'Bearer realm="packages-api"'
 
@@ -426,7 +430,9 @@ async def test_several_keys_in_one_patch(
 
 URL_ERROR = "Value error, must be a repository URL (https://host/owner/name), or empty"
 HTTP_ERROR = "Value error, must be an http(s) URL, or empty"
-PYPI_ERROR = "Value error, must be a PyPI project URL or name, or empty"
+PYPI_ERROR = "Value error, must be a PyPI project URL (https://pypi.org/project/NAME/) or name, or empty"
+NUL_ERROR = "Value error, must not contain a NUL character"
+KEY_TOO_LONG = "is longer than 500 characters once normalised"
 SLUG_PATTERN = (
     "string_pattern_mismatch",
     "String should match pattern '^[-a-zA-Z0-9_]+$'",
@@ -462,6 +468,13 @@ SLUG_PATTERN = (
         ),
         ("pypi_url", "not a project!", "value_error", PYPI_ERROR),
         ("pypi_url", "mailto:someone@example.org", "value_error", PYPI_ERROR),
+        ("pypi_url", "https://example.org/project/x/", "value_error", PYPI_ERROR),
+        ("repo_url", "https://example.org/a b", "value_error", URL_ERROR),
+        ("repo_url", "https://example.org:abc/a/b", "value_error", URL_ERROR),
+        ("documentation_url", "https://x.org:99999/a", "value_error", HTTP_ERROR),
+        ("title", "a\x00b", "value_error", NUL_ERROR),
+        ("documentation_url", "https://x.org/\x00", "value_error", NUL_ERROR),
+        ("repo_url", "https://github.com/" + "İ" * 300, "value_error", KEY_TOO_LONG),
         ("slug", "bad slug", *SLUG_PATTERN),
         ("slug", "héllo", *SLUG_PATTERN),
         ("slug", "", "string_too_short", "String should have at least 1 character"),
@@ -501,7 +514,10 @@ async def test_an_invalid_value_is_422_naming_the_field(
     assert (await client.get(URL)).json() == EXAMPLE
 
 
-REFERENCE = "must be a hyperlink ending in an id, or an id"
+CATEGORY_REFERENCE = (
+    "must be an id, or a hyperlink to one of the categories (…/categories/ID/)"
+)
+GRID_REFERENCE = "must be an id, or a hyperlink to one of the grids (…/grids/ID/)"
 
 
 @pytest.mark.usefixtures("example")
@@ -518,19 +534,55 @@ REFERENCE = "must be a hyperlink ending in an id, or an id"
         ),
         (
             {"category": "https://djangopackages.org/api/v4/categories/"},
-            {"loc": ["body", "category"], "msg": REFERENCE, "type": "reference"},
+            {
+                "loc": ["body", "category"],
+                "msg": CATEGORY_REFERENCE,
+                "type": "reference",
+            },
         ),
         (
             {"category": 0},
-            {"loc": ["body", "category"], "msg": REFERENCE, "type": "reference"},
+            {
+                "loc": ["body", "category"],
+                "msg": CATEGORY_REFERENCE,
+                "type": "reference",
+            },
         ),
         (
             {"category": 2**31},
-            {"loc": ["body", "category"], "msg": REFERENCE, "type": "reference"},
+            {
+                "loc": ["body", "category"],
+                "msg": CATEGORY_REFERENCE,
+                "type": "reference",
+            },
+        ),
+        (
+            {"category": "https://evil.example/api/v4/grids/1/"},
+            {
+                "loc": ["body", "category"],
+                "msg": CATEGORY_REFERENCE,
+                "type": "reference",
+            },
+        ),
+        (
+            {"category": "http://testserver/api/v4/categories/\u0661/"},
+            {
+                "loc": ["body", "category"],
+                "msg": CATEGORY_REFERENCE,
+                "type": "reference",
+            },
+        ),
+        (
+            {"category": "http://testserver/api/v4/categories/1/#top"},
+            {
+                "loc": ["body", "category"],
+                "msg": CATEGORY_REFERENCE,
+                "type": "reference",
+            },
         ),
         (
             {"grids": [7, "no-id-here"]},
-            {"loc": ["body", "grids", 1], "msg": REFERENCE, "type": "reference"},
+            {"loc": ["body", "grids", 1], "msg": GRID_REFERENCE, "type": "reference"},
         ),
         (
             {"grids": [99, 7, "http://testserver/api/v4/grids/98/"]},
@@ -718,7 +770,7 @@ async def test_stats_committed_after_the_patch_read_the_package_survive(
     assert stale is not None and stale.repo_watchers == 1120
     await _fetcher_sets_watchers(engine, 2500)
 
-    async def find_stale(_session: AsyncSession, _segment: str) -> Package:
+    async def find_stale(_session: AsyncSession, _segment: str, **_: Any) -> Package:
         return stale
 
     monkeypatch.setattr(repository, "find_package", find_stale)
@@ -733,31 +785,36 @@ async def test_stats_committed_after_the_patch_read_the_package_survive(
 
 
 @pytest.mark.usefixtures("example")
-async def test_stats_committed_while_a_patch_is_in_flight_survive(
+async def test_stats_written_while_a_patch_is_in_flight_survive(
     client: httpx.AsyncClient,
     auth: dict[str, str],
     engine: AsyncEngine,
     sessionmaker: async_sessionmaker[AsyncSession],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if engine.dialect.name == "sqlite":
-        pytest.skip(
-            "SQLite allows one writer: the PATCH holds the write lock from its "
-            "token check on, so a second writer cannot commit in between"
-        )
+    # The PATCH holds the package's row from its read to its commit; a
+    # refresh writing meanwhile waits for it, then lands on top of it.
     find_package = repository.find_package
+    refresh: list[asyncio.Task[None]] = []
 
-    async def find_then_refresh(session: AsyncSession, segment: str) -> Package | None:
-        package = await find_package(session, segment)
-        await _fetcher_sets_watchers(engine, 2500)
+    async def find_then_refresh(
+        session: AsyncSession, segment: str, **options: Any
+    ) -> Package | None:
+        package = await find_package(session, segment, **options)
+        refresh.append(asyncio.create_task(_fetcher_sets_watchers(engine, 2500)))
+        await asyncio.sleep(0.05)  # the refresh is now waiting for the row
         return package
 
     monkeypatch.setattr(repository, "find_package", find_then_refresh)
 
     response = await client.patch(URL, headers=auth, json={"title": "Renamed"})
+    await asyncio.wait_for(refresh[0], timeout=10)
 
     assert response.status_code == 200
-    assert response.json()["repo_watchers"] == 2500
+    assert (response.json()["title"], response.json()["repo_watchers"]) == (
+        "Renamed",
+        1120,
+    )
     row = await stored(sessionmaker)
     assert row is not None
     assert (row.title, row.repo_watchers) == ("Renamed", 2500)
@@ -1061,3 +1118,36 @@ async def test_delete_of_a_missing_package_is_404(
 
     assert response.status_code == 404
     assert response.json() == NOT_FOUND
+
+
+async def test_a_self_hosted_repository_is_one_however_it_is_written(
+    client_with: ClientFactory, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    await make_category(sessionmaker)
+    await make_package(sessionmaker, id=1, slug="one")
+    await make_package(sessionmaker, id=2, slug="two")
+    async with sessionmaker() as session:
+        token = await create_token(session, "editor")
+        await session.commit()
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async with client_with(gitlab_hosts="git.example.org") as client:
+        first = await client.patch(
+            "/api/v4/packages/1/",
+            headers=headers,
+            json={"repo_url": "https://git.example.org/group/sub/tool/-/tree/main"},
+        )
+        second = await client.patch(
+            "/api/v4/packages/2/",
+            headers=headers,
+            json={"repo_url": "git@git.example.org:Group/Sub/Tool.git"},
+        )
+
+    assert first.status_code == 200
+    assert (second.status_code, second.json()) == (
+        409,
+        {
+            "detail": "repository 'git@git.example.org:Group/Sub/Tool.git' is "
+            "already used by package 1"
+        },
+    )

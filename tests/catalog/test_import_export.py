@@ -332,7 +332,7 @@ async def test_new_packages_after_an_import_take_the_next_free_id(
             lambda d: d["packages"][0].update(
                 category="https://old.example.net/api/v4/categories/"
             ),
-            "category reference 'https://old.example.net/api/v4/categories/' does not end in an id",
+            "'https://old.example.net/api/v4/categories/' is neither an id nor a hyperlink to one of the categories",
         ),
         (
             lambda d: d["packages"][0].update(grids=[41]),

@@ -40,6 +40,9 @@ def cli_env(workdir: Path) -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
         "FETCH_ENABLED": "false",
         "GITHUB_API_URL": "http://127.0.0.1:9",
+        "GITLAB_API_URL": "http://127.0.0.1:9",
+        "BITBUCKET_API_URL": "http://127.0.0.1:9",
+        "CODEBERG_API_URL": "http://127.0.0.1:9",
         "PYPI_URL": "http://127.0.0.1:9",
     }
 

@@ -319,3 +319,112 @@ def test_fetch_of_only_unknown_slugs_fails(invoke: Invoke) -> None:
     assert result.exit_code == 1
     assert result.stdout == "updated: 0, unchanged: 0, failed: 0\n"
     assert result.stderr == "no package has the slug 'nope'\n"
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        (
+            {"DATABASE_URL": "mysql://db/packages"},
+            "  DATABASE_URL: Value error, use sqlite+aiosqlite:///PATH or "
+            "postgresql+asyncpg://USER@HOST/DB",
+        ),
+        (
+            {"FETCH_INTERVAL": "banana"},
+            "  FETCH_INTERVAL: Input should be a valid timedelta, invalid character in hour",
+        ),
+    ],
+)
+def test_a_bad_setting_is_named_by_its_variable(
+    invoke: Invoke, env: dict[str, str], line: str
+) -> None:
+    result = invoke("migrate", **env)
+
+    assert result.exit_code == 2
+    assert result.stderr == f"invalid settings:\n{line}\n"
+
+
+def test_a_database_file_that_cannot_be_made_is_one_clear_line(
+    invoke: Invoke, workdir: Path
+) -> None:
+    missing = workdir / "no-such-folder" / "x.db"
+
+    result = invoke("migrate", DATABASE_URL=f"sqlite+aiosqlite:///{missing}")
+
+    assert result.exit_code == 1
+    assert result.stderr == f"the database's folder {missing.parent} does not exist\n"
+
+
+@pytest.mark.parametrize("name", ["", " ", "a\x01b", "n" * 101])
+def test_a_token_needs_a_printable_name(invoke: Invoke, name: str) -> None:
+    result = invoke("token", "create", name)
+
+    assert result.exit_code == 2
+    assert result.stderr == "a token name is 1 to 100 printable characters\n"
+
+
+def test_export_to_a_place_that_cannot_be_written_says_so(
+    invoke: Invoke, workdir: Path
+) -> None:
+    assert invoke("migrate").exit_code == 0
+
+    result = invoke("export", str(workdir))
+
+    assert result.exit_code == 1
+    assert result.stderr == f"cannot write {workdir}: Is a directory\n"
+
+
+def test_a_grid_may_list_a_package_it_already_holds(
+    invoke: Invoke, workdir: Path, query: Query
+) -> None:
+    catalogue = {
+        "categories": [{"id": 1, "title": "App", "slug": "apps"}],
+        "grids": [{"id": 3, "title": "G", "slug": "g"}],
+        "packages": [{"id": 1, "title": "p", "slug": "p", "category": 1, "grids": [3]}],
+    }
+    grid_again = {"grids": [{"id": 3, "title": "G", "slug": "g", "packages": [1]}]}
+    (workdir / "a.json").write_text(json.dumps(catalogue), encoding="utf-8")
+    (workdir / "b.json").write_text(json.dumps(grid_again), encoding="utf-8")
+
+    first, second = invoke("import", "a.json"), invoke("import", "b.json")
+
+    assert (first.exit_code, second.exit_code) == (0, 0)
+    assert query("SELECT grid_id, package_id FROM grid_packages") == [(3, 1)]
+
+
+@pytest.mark.parametrize(
+    ("package", "problem"),
+    [
+        (
+            {"repo_url": "https://x.org/" + "a" * 500},
+            "String should have at most 500 characters",
+        ),
+        ({"pypi_version": "1" * 101}, "String should have at most 100 characters"),
+        ({"repo_watchers": 2**40}, "Input should be less than or equal to 2147483647"),
+        ({"title": "a\x00b"}, "must not contain a NUL character"),
+        (
+            {"created": "0001-01-01T00:00:00+14:00"},
+            "is out of the range of dates that can be stored",
+        ),
+    ],
+)
+def test_a_record_that_would_not_fit_the_database_is_refused(
+    invoke: Invoke,
+    workdir: Path,
+    query: Query,
+    package: dict[str, object],
+    problem: str,
+) -> None:
+    document = {
+        "categories": [{"id": 1, "title": "App", "slug": "apps"}],
+        "packages": [{"id": 1, "title": "p", "slug": "p", "category": 1, **package}],
+    }
+    (workdir / "bad.json").write_text(json.dumps(document), encoding="utf-8")
+
+    result = invoke("import", "bad.json")
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("bad.json is not a catalogue document:\n")
+    assert problem in result.stderr
+    assert invoke("migrate").exit_code == 0
+    assert query("SELECT count(*) FROM packages") == [(0,)]

@@ -1,0 +1,166 @@
+"""What a hostile or careless client found once, kept as regular tests.
+
+Each answer must be a 4xx that says what is wrong (or a 503 when the
+database is away), never a 500, and no write may be lost or half-applied.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.main import create_app
+from tests.factories import make_category, make_grid, make_package
+
+URL = "/api/v4/packages/5/"
+NOT_JSON = {
+    "detail": "Send the body as JSON, with Content-Type application/json or "
+    "application/merge-patch+json."
+}
+
+
+@pytest.fixture
+async def package(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[None]:
+    await make_category(sessionmaker)
+    await make_grid(sessionmaker, id=3)
+    await make_package(sessionmaker, id=5, slug="five", title="Five")
+    yield
+
+
+@pytest.mark.usefixtures("package")
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Content-Type": "text/plain"},
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        {"Content-Type": "multipart/form-data; boundary=x"},
+        {},
+    ],
+)
+async def test_a_body_not_sent_as_json_is_415(
+    client: httpx.AsyncClient, auth: dict[str, str], headers: dict[str, str]
+) -> None:
+    patch = await client.patch(
+        URL, headers={**auth, **headers}, content=b'{"title": "x"}'
+    )
+    post = await client.post(
+        "/api/v4/packages/",
+        headers={**auth, **headers},
+        content=b'{"title": "x", "slug": "x", "category": 1}',
+    )
+
+    assert (patch.status_code, patch.json()) == (415, NOT_JSON)
+    assert (post.status_code, post.json()) == (415, NOT_JSON)
+    assert (await client.get(URL)).json()["title"] == "Five"
+
+
+@pytest.mark.usefixtures("package")
+async def test_a_key_sent_twice_is_refused(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    response = await client.patch(
+        URL,
+        headers={**auth, "Content-Type": "application/merge-patch+json"},
+        content=b'{"title": "a", "title": "b"}',
+    )
+
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": [
+            {
+                "loc": ["body", "title"],
+                "msg": "key appears twice",
+                "type": "duplicate_key",
+            }
+        ]
+    }
+    assert (await client.get(URL)).json()["title"] == "Five"
+
+
+@pytest.mark.usefixtures("package")
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v4/packages/fi%00ve/",
+        "/api/v4/packages/5%00/",
+        "/api/v4/grids/a%00b/",
+        "/api/v4/categories/%00/",
+    ],
+)
+async def test_a_nul_in_a_path_is_not_found(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    response = await client.get(path)
+
+    assert (response.status_code, response.json()) == (404, {"detail": "Not found."})
+
+
+@pytest.mark.usefixtures("package")
+async def test_concurrent_edits_of_one_package_all_succeed_and_one_wins(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    titles = [f"title {n}" for n in range(20)]
+
+    responses = await asyncio.gather(
+        *(client.patch(URL, headers=auth, json={"title": title}) for title in titles)
+    )
+
+    assert [response.status_code for response in responses] == [200] * 20
+    assert sorted(response.json()["title"] for response in responses) == sorted(titles)
+    assert (await client.get(URL)).json()["title"] in titles
+
+
+@pytest.mark.usefixtures("package")
+async def test_an_edit_racing_a_delete_is_200_or_404_never_500(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    edits = [client.patch(URL, headers=auth, json={"grids": [3]}) for _ in range(5)]
+
+    deleted, *edited = await asyncio.gather(client.delete(URL, headers=auth), *edits)
+
+    assert deleted.status_code == 204
+    assert {response.status_code for response in edited} <= {200, 404}
+    assert (await client.get(URL)).status_code == 404
+    assert (await client.get("/api/v4/grids/3/")).json()["packages"] == []
+
+
+async def test_the_service_root_points_at_the_api_and_its_docs(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "api": "http://testserver/api/v4/",
+        "docs": "http://testserver/docs",
+    }
+
+
+async def test_an_unreachable_database_is_503_with_retry_after(
+    settings: Settings,
+) -> None:
+    # Port 9 on loopback refuses at once: the database is down.
+    away = settings.model_copy(
+        update={"database_url": "postgresql+asyncpg://postgres@127.0.0.1:9/none"}
+    )
+    app = create_app(away)
+
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        ) as client,
+    ):
+        response = await client.get("/api/v4/packages/")
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.json() == {
+        "detail": "The database is unavailable; try again shortly."
+    }
