@@ -143,7 +143,7 @@ def serve(
 
     _run(settings, prepare)
     uvicorn.run(
-        "app.main:create_app",
+        "app.main:serve_app",
         factory=True,
         host=host,
         port=port,

@@ -3,6 +3,7 @@
 import logging
 import sys
 
+import stamina
 import structlog
 
 
@@ -12,6 +13,9 @@ def configure_logging(log_format: str = "console", level: str = "INFO") -> None:
         if log_format == "json"
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    # Retries are reported once, by the fetcher, with the package and URL
+    # (`fetch.failed`); stamina's own line per retry would say neither.
+    stamina.instrumentation.set_on_retry_hooks([])
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

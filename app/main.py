@@ -22,6 +22,7 @@ from app.db.engine import create_engine, create_sessionmaker
 from app.errors import install_error_handlers
 from app.fetches.router import router as fetches_router
 from app.grids.router import router as grids_router
+from app.logging import configure_logging
 from app.packages.router import router as packages_router
 
 DESCRIPTION = """
@@ -101,3 +102,10 @@ def create_app(
         trusted_hosts=[h.strip() for h in settings.forwarded_allow_ips.split(",")],
     )
     return app
+
+
+def serve_app() -> FastAPI:
+    """The app each `serve` worker process builds, from the environment."""
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    return create_app(settings)

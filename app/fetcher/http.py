@@ -295,10 +295,14 @@ def _body(response: httpx.Response) -> dict[str, Any]:
 
 
 def _message(response: httpx.Response) -> str:
-    """GitHub's and PyPI's `message`, else the standard reason phrase."""
+    """The upstream's `message` (GitHub, PyPI, GitLab), else the reason phrase.
+
+    GitLab's messages start with the status ("404 Project Not Found"); the
+    status is shown once, in front, for every upstream.
+    """
     message = _body(response).get("message")
     if isinstance(message, str) and message.strip():
-        return message.strip()
+        return message.strip().removeprefix(f"{response.status_code} ")
     return response.reason_phrase
 
 

@@ -249,7 +249,7 @@ async def test_a_missing_project_is_recorded_and_keeps_stored_values(
     package = await stored(sessionmaker, 1)
     assert package.repo_watchers == 12
     # GitLab's message repeats the status: "404 Project Not Found".
-    assert package.last_exception == "404 404 Project Not Found"
+    assert package.last_exception == "404 Project Not Found"
     assert package.last_exception_count == 1
     assert len(upstream.log) == 1
     assert summary.failed == 1
