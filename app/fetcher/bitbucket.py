@@ -23,40 +23,21 @@ values and are listed in `RepoStats.unsupported`:
 - repo_archived: Bitbucket repositories have no archived state.
 """
 
-from collections.abc import Mapping
 from datetime import datetime
 
-import httpx
-from pydantic import SecretStr
-
-from app.config import Settings
 from app.fetcher.activity import CommitWeeks, walk_commits
 from app.fetcher.errors import FetchError
-from app.fetcher.forge import NO_ACTIVITY, RepoStats, unexpected
-from app.fetcher.http import Reply, get_json
+from app.fetcher.forge import NO_ACTIVITY, RepoStats, RestForge, unexpected
+from app.fetcher.http import Reply
 from app.packages.repo_url import RepoRef
 
 _PAGELEN = 100  # the most Bitbucket gives per page of commits
 UNSUPPORTED = frozenset({"repo_watchers", "participants", "repo_archived"})
 
 
-class BitbucketClient:
-    def __init__(
-        self,
-        http_client: httpx.AsyncClient,
-        settings: Settings,
-        *,
-        api_url: str,
-        token: SecretStr | None,
-    ) -> None:
-        self._http = http_client
-        self._settings = settings
-        self._api = api_url.rstrip("/")
-        # Repository, project and workspace access tokens are bearer tokens.
-        # https://developer.atlassian.com/cloud/bitbucket/rest/intro/#access-tokens
-        self._headers = (
-            {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
-        )
+class BitbucketClient(RestForge):
+    # Repository, project and workspace access tokens are bearer tokens.
+    # https://developer.atlassian.com/cloud/bitbucket/rest/intro/#access-tokens
 
     async def fetch(self, ref: RepoRef) -> RepoStats:
         reply = await self._get(f"{self._api}/repositories/{ref.path}")
@@ -113,17 +94,6 @@ class BitbucketClient:
             next_url=_next_url,
         )
         return weeks
-
-    async def _get(
-        self, url: str, params: Mapping[str, str | int] | None = None
-    ) -> Reply:
-        return await get_json(
-            self._http,
-            url,
-            settings=self._settings,
-            params=params,
-            headers=self._headers,
-        )
 
 
 def _current_ref(data: dict[str, object], asked: RepoRef) -> RepoRef:

@@ -10,12 +10,17 @@ stars) names the package column in `RepoStats.unsupported`; that column
 keeps its stored value, as Django Packages keeps it, instead of a made-up one.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+import httpx
+from pydantic import SecretStr
+
+from app.config import Settings
 from app.fetcher.errors import FetchError, PermanentError
-from app.fetcher.http import Reply
+from app.fetcher.http import Reply, get_json
 from app.packages.repo_url import RepoRef
 
 # commits_over_52 for a repository without commits.
@@ -56,3 +61,39 @@ class ForgeClient(Protocol):
 def unexpected(reply: Reply) -> PermanentError:
     """The error for an answer that is not in the shape the forge documents."""
     return PermanentError("unexpected response", url=reply.url, status=reply.status)
+
+
+class RestForge:
+    """What the GitLab, Bitbucket and Gitea clients share: a base URL, an
+    optional token sent as `Authorization: <scheme> <token>`, and GETs
+    through the one place that classifies failures."""
+
+    auth_scheme = "Bearer"
+
+    def __init__(
+        self,
+        http_client: httpx.AsyncClient,
+        settings: Settings,
+        *,
+        api_url: str,
+        token: SecretStr | None,
+    ) -> None:
+        self._http = http_client
+        self._settings = settings
+        self._api = api_url.rstrip("/")
+        self._headers = (
+            {"Authorization": f"{self.auth_scheme} {token.get_secret_value()}"}
+            if token
+            else {}
+        )
+
+    async def _get(
+        self, url: str, params: Mapping[str, str | int] | None = None
+    ) -> Reply:
+        return await get_json(
+            self._http,
+            url,
+            settings=self._settings,
+            params=params,
+            headers=self._headers,
+        )

@@ -19,18 +19,13 @@ history instead, which would mean reading every commit). The column keeps
 its stored value.
 """
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import httpx
-from pydantic import SecretStr
-
-from app.config import Settings
 from app.fetcher.activity import CommitWeeks, walk_commits
 from app.fetcher.errors import FetchError
-from app.fetcher.forge import NO_ACTIVITY, RepoStats, unexpected
-from app.fetcher.http import Reply, get_json
+from app.fetcher.forge import NO_ACTIVITY, RepoStats, RestForge, unexpected
+from app.fetcher.http import Reply
 from app.packages.repo_url import RepoRef
 
 _LIMIT = 50
@@ -39,22 +34,9 @@ _LIGHT = {"stat": "false", "verification": "false", "files": "false"}
 UNSUPPORTED = frozenset({"participants"})
 
 
-class GiteaClient:
-    def __init__(
-        self,
-        http_client: httpx.AsyncClient,
-        settings: Settings,
-        *,
-        api_url: str,
-        token: SecretStr | None,
-    ) -> None:
-        self._http = http_client
-        self._settings = settings
-        self._api = api_url.rstrip("/")
-        # https://docs.gitea.com/development/api-usage#authentication
-        self._headers = (
-            {"Authorization": f"token {token.get_secret_value()}"} if token else {}
-        )
+class GiteaClient(RestForge):
+    # https://docs.gitea.com/development/api-usage#authentication
+    auth_scheme = "token"
 
     async def fetch(self, ref: RepoRef) -> RepoStats:
         reply = await self._get(f"{self._api}/repos/{ref.path}")
@@ -91,17 +73,6 @@ class GiteaClient:
 
         newest = _commit_dates(await self._get(commits, {"limit": 1, **_LIGHT}))
         return weeks.weeks, max(newest, default=None)
-
-    async def _get(
-        self, url: str, params: Mapping[str, str | int] | None = None
-    ) -> Reply:
-        return await get_json(
-            self._http,
-            url,
-            settings=self._settings,
-            params=params,
-            headers=self._headers,
-        )
 
 
 def _repo_stats(reply: Reply, asked: RepoRef) -> tuple[RepoStats, bool]:

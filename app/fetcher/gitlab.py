@@ -17,18 +17,13 @@ author names and e-mail addresses, not accounts, and Django Packages does not
 store them for GitLab either. The column keeps its stored value.
 """
 
-from collections.abc import Mapping
 from datetime import datetime
 from urllib.parse import quote
 
-import httpx
-from pydantic import SecretStr
-
-from app.config import Settings
 from app.fetcher.activity import CommitWeeks, walk_commits
 from app.fetcher.errors import FetchError
-from app.fetcher.forge import NO_ACTIVITY, RepoStats, unexpected
-from app.fetcher.http import Reply, get_json
+from app.fetcher.forge import NO_ACTIVITY, RepoStats, RestForge, unexpected
+from app.fetcher.http import Reply
 from app.packages.repo_url import RepoRef
 
 # https://docs.gitlab.com/api/rest/#offset-based-pagination
@@ -36,22 +31,8 @@ _PER_PAGE = 100
 UNSUPPORTED = frozenset({"participants"})
 
 
-class GitLabClient:
-    def __init__(
-        self,
-        http_client: httpx.AsyncClient,
-        settings: Settings,
-        *,
-        api_url: str,
-        token: SecretStr | None,
-    ) -> None:
-        self._http = http_client
-        self._settings = settings
-        self._api = api_url.rstrip("/")
-        # https://docs.gitlab.com/api/rest/authentication/#personalprojectgroup-access-tokens
-        self._headers = (
-            {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
-        )
+class GitLabClient(RestForge):
+    # https://docs.gitlab.com/api/rest/authentication/#personalprojectgroup-access-tokens
 
     async def fetch(self, ref: RepoRef) -> RepoStats:
         reply = await self._get(f"{self._api}/projects/{_encoded(ref.path)}")
@@ -88,17 +69,6 @@ class GitLabClient:
 
         newest = _commit_dates(await self._get(commits, {"per_page": 1}))
         return weeks.weeks, max(newest, default=None)
-
-    async def _get(
-        self, url: str, params: Mapping[str, str | int] | None = None
-    ) -> Reply:
-        return await get_json(
-            self._http,
-            url,
-            settings=self._settings,
-            params=params,
-            headers=self._headers,
-        )
 
 
 def _encoded(path: str) -> str:
