@@ -1,7 +1,8 @@
 """Keep package stats fresh from their upstreams.
 
 - `client`: the one shared outbound HTTP client.
-- `http`: GET with retries and ETags; the one place failures are classified.
+- `http`: GET (and GraphQL POST) with retries and ETags; the one place failures
+  are classified.
 - `limiter`: one per upstream, shared: rate-limit pauses, pacing, concurrency.
 - `errors`: the small error tree those failures become.
 - `forge`: the interface every repository host implements: `github`,

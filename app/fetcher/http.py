@@ -1,14 +1,16 @@
 """Ask an upstream for JSON; the one place that decides what a failure means.
 
-`get_json` sends one GET through the shared client, paced by the upstream's
-shared limiter (`app.fetcher.limiter`), retries transient failures with
-jittered exponential backoff (stamina), and turns every answer that is not
-data into an error from `app.fetcher.errors`:
+`get_json` sends one GET (`post_json` one POST of a JSON body: a GraphQL
+query) through the shared client, paced by the upstream's shared limiter
+(`app.fetcher.limiter`), retries transient failures with jittered
+exponential backoff (stamina), and turns every answer that is not data into
+an error from `app.fetcher.errors`:
 
 - transport errors (a connection reset mid-body too), timeouts, 5xx and
   malformed JSON are transient;
-- a 403 / 429 shaped like a rate limit pauses the upstream for every task
-  and is asked again after the pause; a pause longer than
+- a 403 / 429 shaped like a rate limit, or a GraphQL answer (200 or 403)
+  whose `errors` say RATE_LIMITED, pauses the upstream for every task and is
+  asked again after the pause; a pause longer than
   fetch_rate_limit_max_wait ends in `RateLimited` instead;
 - 404 and 410 are `NotFound`; 451 and GitHub's "Repository access blocked"
   are `Blocked`; every other 4xx, an unfollowable redirect and a redirect
@@ -133,35 +135,79 @@ async def get_json(
         headers = {**(headers or {}), "If-None-Match": sent_etag}
         accept = accept | {304}
 
+    request = _Request("GET", url, params=params, headers=headers)
+    response, data = await _send(client, request, limiter, accept, settings)
+    reply = _reply(response, data, etag_key)
+    if etags is not None and etag_key is not None and reply.status == 200:
+        if etag := response.headers.get("etag"):
+            etags.current[etag_key] = etag
+        else:
+            etags.forget(etag_key)
+    return reply
+
+
+async def post_json(
+    client: httpx.AsyncClient,
+    url: str,
+    body: Mapping[str, Any],
+    *,
+    settings: Settings,
+    headers: Mapping[str, str] | None = None,
+    limiter: UpstreamLimiter | None = None,
+) -> Reply:
+    """POST `body` as JSON to `url` and return the JSON answer, as `get_json` does.
+
+    Only for requests that read, such as a GraphQL query: a failed one is
+    sent again. A GraphQL `errors` entry other than a rate limit is data,
+    left for the caller to read.
+    """
+    if limiter is None:
+        limiter = shared_limiters(client, settings).get(upstream_name(url))
+    request = _Request("POST", url, headers=headers, json=body)
+    response, data = await _send(client, request, limiter, frozenset(), settings)
+    return _reply(response, data, etag_key=None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    method: str
+    url: str
+    params: Mapping[str, str | int] | None = None
+    headers: Mapping[str, str] | None = None
+    json: Mapping[str, Any] | None = None
+
+
+def _reply(response: httpx.Response, data: Any, etag_key: str | None) -> Reply:
+    return Reply(
+        status=response.status_code,
+        data=data,
+        url=str(response.url),
+        links=response.links,
+        redirected=bool(response.history),
+        etag_key=etag_key,
+    )
+
+
+async def _send(
+    client: httpx.AsyncClient,
+    request: _Request,
+    limiter: UpstreamLimiter,
+    accept: frozenset[int],
+    settings: Settings,
+) -> tuple[httpx.Response, Any]:
+    """The answer and its parsed body, after retries and rate-limit pauses."""
     wait = 0.0
     for _ in range(_LIMIT_PAUSES):
         try:
-            response, data = await _get_retrying(
-                client, url, limiter, params, headers, accept, settings
-            )
+            return await _send_retrying(client, request, limiter, accept, settings)
         except _Throttled as exc:
             wait = limiter.hit_limit(exc.answer)
             if wait > settings.fetch_rate_limit_max_wait:
                 raise RateLimited(
-                    url=url, retry_after=wait, status=exc.status
+                    url=request.url, retry_after=wait, status=exc.status
                 ) from None
-            continue
-        reply = Reply(
-            status=response.status_code,
-            data=data,
-            url=str(response.url),
-            links=response.links,
-            redirected=bool(response.history),
-            etag_key=etag_key,
-        )
-        if etags is not None and etag_key is not None and reply.status == 200:
-            if etag := response.headers.get("etag"):
-                etags.current[etag_key] = etag
-            else:
-                etags.forget(etag_key)
-        return reply
     # Limited again after every pause: give the round up, as for a long one.
-    raise RateLimited(url=url, retry_after=wait)
+    raise RateLimited(url=request.url, retry_after=wait)
 
 
 class _Throttled(Exception):
@@ -172,12 +218,10 @@ class _Throttled(Exception):
         self.status = status
 
 
-async def _get_retrying(
+async def _send_retrying(
     client: httpx.AsyncClient,
-    url: str,
+    request: _Request,
     limiter: UpstreamLimiter,
-    params: Mapping[str, str | int] | None,
-    headers: Mapping[str, str] | None,
     accept: frozenset[int],
     settings: Settings,
 ) -> tuple[httpx.Response, Any]:
@@ -194,22 +238,27 @@ async def _get_retrying(
         wait_max=settings.fetch_retry_delay * 2 ** (settings.fetch_retries - 1),
     ):
         with attempt:
-            return await _get_once(client, url, limiter, params, headers, accept)
+            return await _send_once(client, request, limiter, accept)
     raise AssertionError("stamina ends with a return or an exception")
 
 
-async def _get_once(
+async def _send_once(
     client: httpx.AsyncClient,
-    url: str,
+    request: _Request,
     limiter: UpstreamLimiter,
-    params: Mapping[str, str | int] | None,
-    headers: Mapping[str, str] | None,
     accept: frozenset[int],
 ) -> tuple[httpx.Response, Any]:
+    url = request.url
     async with limiter.request(url):
         try:
             # The body is read inside: a connection reset mid-body lands here.
-            response = await client.get(url, params=params, headers=headers)
+            response = await client.request(
+                request.method,
+                url,
+                params=request.params,
+                headers=request.headers,
+                json=request.json,
+            )
         except httpx.TooManyRedirects as exc:
             raise PermanentError("too many redirects", url=url) from exc
         except httpx.TimeoutException as exc:
@@ -225,7 +274,11 @@ async def _get_once(
             raise _Throttled(answer, status)
         raise _error_for(response)
     # Parsed inside the retries: malformed JSON is transient.
-    return response, _parse(response)
+    data = _parse(response)
+    if _graphql_rate_limited(data):
+        # GraphQL reports its rate limits in a 200's body as well.
+        raise _Throttled(_limit_wait(response), status)
+    return response, data
 
 
 def _parse(response: httpx.Response) -> Any:
@@ -258,10 +311,12 @@ def _error_for(response: httpx.Response) -> FetchError:
 def _limit_answer(response: httpx.Response) -> LimitAnswer | None:
     """What a 403/429 asks for when it is a rate limit; None when it is not one.
 
-    GitHub signals limits three ways: an exhausted quota (X-RateLimit-Remaining
-    0, with X-RateLimit-Reset in epoch seconds), Retry-After, or a body that
-    names a secondary rate limit. A 403 with none of these is a plain
-    permission error. https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api
+    GitHub signals limits four ways: an exhausted quota (X-RateLimit-Remaining
+    0, with X-RateLimit-Reset in epoch seconds), Retry-After, a body that
+    names a secondary rate limit, or (GraphQL) an `errors` entry of type
+    RATE_LIMITED. A 403 with none of these is a plain permission error.
+    https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api
+    https://docs.github.com/en/graphql/overview/rate-limits-and-query-limits-for-the-graphql-api
     """
     status, headers = response.status_code, response.headers
     if status not in (403, 429):
@@ -269,13 +324,31 @@ def _limit_answer(response: httpx.Response) -> LimitAnswer | None:
     exhausted = headers.get("x-ratelimit-remaining") == "0"
     has_retry_after = "retry-after" in headers
     secondary = "secondary rate limit" in response.text.lower()
-    if not (exhausted or has_retry_after or secondary or status == 429):
+    graphql = _graphql_rate_limited(_body(response))
+    if not (exhausted or has_retry_after or secondary or graphql or status == 429):
         return None
+    return _limit_wait(response)
+
+
+def _limit_wait(response: httpx.Response) -> LimitAnswer:
+    """The pause a rate-limit answer asks for: its kind, Retry-After and reset."""
+    headers = response.headers
+    exhausted = headers.get("x-ratelimit-remaining") == "0"
+    secondary = "secondary rate limit" in response.text.lower()
     return LimitAnswer(
         kind="primary" if exhausted and not secondary else "secondary",
         # Retry-After may also be an HTTP date; GitHub sends seconds.
         retry_after=_seconds(headers.get("retry-after", "")),
         reset=_seconds(headers.get("x-ratelimit-reset", "")),
+    )
+
+
+def _graphql_rate_limited(body: Any) -> bool:
+    """Whether a GraphQL body's `errors` include one of type RATE_LIMITED."""
+    errors = body.get("errors") if isinstance(body, dict) else None
+    return isinstance(errors, list) and any(
+        isinstance(error, dict) and error.get("type") == "RATE_LIMITED"
+        for error in errors
     )
 
 

@@ -15,6 +15,9 @@ values and the package is tried again next round.
 Besides those Django Packages columns, every source asked ("repo", "pypi")
 gets its `FetchState` row written in the same transaction; the rules are in
 `app.fetcher.bookkeeping`. A source in its cooldown (blocked) is not asked.
+
+Before the packages start, GitHub is asked for the repository fields of the
+whole run in a few GraphQL queries (with a token; `GitHubClient.prefetch`).
 """
 
 import asyncio
@@ -42,6 +45,7 @@ from app.fetcher.bookkeeping import (
 from app.fetcher.errors import FetchError, PermanentError, RateLimited
 from app.fetcher.forge import ForgeClient, RepoStats
 from app.fetcher.forges import fetched_hosts, forge_clients
+from app.fetcher.github import GitHubClient
 from app.fetcher.http import conditional
 from app.fetcher.limiter import shared_limiters
 from app.fetcher.pypi import PyPIClient, PyPIStats, pypi_name
@@ -236,6 +240,7 @@ class _Refresher:
         slot are not started (their tasks are cancelled; nothing is stored)."""
         summary = RefreshSummary()
         self._limiters.begin_run()
+        await self._prefetch(packages)
 
         async def refresh(package: StoredPackage) -> None:
             outcome = await self._refresh_guarded(package)
@@ -260,6 +265,16 @@ class _Refresher:
             if watcher is not None:
                 watcher.cancel()
         return summary
+
+    async def _prefetch(self, packages: Sequence[StoredPackage]) -> None:
+        """Let GitHub answer the repository fields of every package in batches."""
+        github = self._forges.get("github.com")
+        if not isinstance(github, GitHubClient):
+            return
+        refs = (parse_repo_url(package.repo_url, self._hosts) for package in packages)
+        await github.prefetch(
+            ref for ref in refs if ref is not None and ref.host == "github.com"
+        )
 
     async def _refresh_guarded(self, package: StoredPackage) -> PackageOutcome:
         """Refresh one package; a bug here must not stop the others."""

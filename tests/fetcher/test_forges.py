@@ -178,6 +178,7 @@ async def test_each_token_goes_to_its_own_forge_only(
         prefix = "/".join(request.path.split("/")[:3])
         sent.setdefault(prefix, set()).add(request.headers.get("Authorization"))
     assert sent == {
+        "/graphql": {"Bearer t-github"},  # unanswered here, so REST follows
         "/repos/example-org": {"Bearer t-github"},
         "/api/v4": {"Bearer t-gitlab-com"},
         "/2.0/repositories": {"Bearer t-bitbucket"},

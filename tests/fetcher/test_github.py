@@ -900,6 +900,7 @@ async def test_the_token_is_sent_to_github_only(
         for request, _ in upstream.log
     }
     assert auth[EXAMPLE] == "Bearer t0ken"
+    assert auth["/graphql"] == "Bearer t0ken"
     assert auth["/pypi/example-pkg/json"] is None  # fmt: skip
 
 
