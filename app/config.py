@@ -127,11 +127,11 @@ class Settings(BaseSettings):
         ge=0,
         description="Longest rate-limit pause in seconds; a longer one ends the package's fetch for the round.",
     )
-    fetch_host_concurrency: int = Field(
-        default=8,
+    fetch_host_concurrency: int | None = Field(
+        default=None,
         ge=1,
         le=256,
-        description="Requests in flight to one upstream host at a time.",
+        description="Requests in flight to one upstream host at a time; unset means FETCH_CONCURRENCY.",
     )
     fetch_rate_limit_reserve: int = Field(
         default=50,
@@ -263,6 +263,11 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.time_zone)  # ZoneInfo keeps its own cache
+
+    @property
+    def host_concurrency(self) -> int:
+        """The per-host cap in force: FETCH_HOST_CONCURRENCY, else FETCH_CONCURRENCY."""
+        return self.fetch_host_concurrency or self.fetch_concurrency
 
     @property
     def is_sqlite(self) -> bool:

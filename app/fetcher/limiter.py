@@ -13,7 +13,8 @@ Every request to an upstream passes through that upstream's
   round does not spend it in a burst. The spacing is at most
   fetch_rate_limit_max_wait / fetch_concurrency, so waiting for a turn
   never outlasts the cap while every package is queued.
-- Cap concurrency at fetch_host_concurrency requests in flight; each
+- Cap concurrency at the host concurrency (FETCH_HOST_CONCURRENCY, else
+  FETCH_CONCURRENCY) requests in flight; each
   secondary limit halves it until the next run begins.
 
 A wait longer than fetch_rate_limit_max_wait is not waited: the request
@@ -223,7 +224,7 @@ class Limiters:
             settings = self._settings
             limiter = self._by_name[name] = UpstreamLimiter(
                 name,
-                concurrency=settings.fetch_host_concurrency,
+                concurrency=settings.host_concurrency,
                 reserve=settings.fetch_rate_limit_reserve,
                 max_wait=settings.fetch_rate_limit_max_wait,
                 max_spacing=settings.fetch_rate_limit_max_wait

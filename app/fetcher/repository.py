@@ -245,12 +245,14 @@ async def save_fetch_state(
     keys = [FetchState.package_id, FetchState.source]
     if session.get_bind().dialect.name == "postgresql":
         pg = postgresql.insert(FetchState).values(row)
+        excluded = pg.excluded  # built anew on each access
         statement: Any = pg.on_conflict_do_update(
-            index_elements=keys, set_={name: pg.excluded[name] for name in values}
+            index_elements=keys, set_={name: excluded[name] for name in values}
         )
     else:
         lite = sqlite.insert(FetchState).values(row)
+        excluded = lite.excluded
         statement = lite.on_conflict_do_update(
-            index_elements=keys, set_={name: lite.excluded[name] for name in values}
+            index_elements=keys, set_={name: excluded[name] for name in values}
         )
     await session.execute(statement)

@@ -53,8 +53,11 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def patient(settings: Settings) -> Settings:
-    """Settings that wait out an hour-long limit, as case 007 expects."""
-    return settings.model_copy(update={"fetch_rate_limit_max_wait": 3600.0})
+    """Settings that wait out an hour-long limit, as case 007 expects, with
+    8 requests in flight to one host (the halving below starts from it)."""
+    return settings.model_copy(
+        update={"fetch_rate_limit_max_wait": 3600.0, "fetch_host_concurrency": 8}
+    )
 
 
 def github_limiter(settings: Settings, clock: FakeClock) -> UpstreamLimiter:
@@ -100,7 +103,7 @@ async def test_a_primary_limit_pauses_every_task_until_the_reset(
     assert sorted(sent[1:]) == [
         (f"/repos/example-org/example-repo-{n}", RESET + 1) for n in range(8)
     ]
-    assert limiter.concurrency == settings.fetch_host_concurrency == 8
+    assert limiter.concurrency == patient(settings).host_concurrency == 8
 
 
 async def test_a_secondary_limit_with_retry_after_pauses_everyone_and_halves_concurrency(
@@ -408,3 +411,11 @@ async def test_a_plain_403_is_recorded_for_that_package_only(
         1,
         "403 Resource not accessible by integration",
     )
+
+
+def test_the_host_cap_follows_fetch_concurrency_unless_set(settings: Settings) -> None:
+    assert settings.model_copy(update={"fetch_concurrency": 12}).host_concurrency == 12
+    capped = settings.model_copy(
+        update={"fetch_concurrency": 12, "fetch_host_concurrency": 3}
+    )
+    assert capped.host_concurrency == 3
