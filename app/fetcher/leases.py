@@ -115,18 +115,18 @@ async def claim_due(
 
 async def finish(
     session: AsyncSession,
-    package_id: int,
+    package_ids: Sequence[int],
     *,
     owner: str,
     ok: bool,
     next_due: datetime,
     now: datetime,
 ) -> None:
-    """End `owner`'s lease on a package after its fetch, and say when it is due next."""
+    """End `owner`'s leases on packages after their fetch, and say when they are due next."""
     await session.execute(
         update(PackageRefresh)
         .where(
-            PackageRefresh.package_id == package_id,
+            PackageRefresh.package_id.in_(package_ids),
             PackageRefresh.lease_owner == owner,
         )
         .values(

@@ -54,6 +54,9 @@ from app.packages.repo_url import RepoRef, parse_repo_url, repo_key
 
 log = structlog.get_logger(__name__)
 
+# Stored packages whose leases are ended together in one transaction.
+_LEASES_PER_WRITE = 32
+
 STATS_PENDING_NOTE = "commit stats still computing (202)"
 
 Status = Literal["updated", "unchanged", "failed", "rate_limited"]
@@ -125,8 +128,8 @@ async def refresh_due(
 ) -> RefreshSummary:
     """Lease one batch of due packages to `owner`, refresh them, end the leases.
 
-    Each lease ends as soon as its package is stored, with the package due
-    again a fetch_interval later. Once `stop` is set no further package is
+    Leases end shortly after their packages are stored (a few dozen at a
+    time, and all at the end), each package due again a fetch_interval later. Once `stop` is set no further package is
     started; if this is cancelled, the packages not yet stored are given
     back at once, still due.
     """
@@ -145,27 +148,43 @@ async def refresh_due(
         return RefreshSummary()
 
     unfinished = set(claimed)
+    stored: list[PackageOutcome] = []  # stored, their leases not ended yet
+
+    async def end_leases() -> None:
+        """End the leases of the stored packages, a few statements for many."""
+        done = stored[:]
+        del stored[:]
+        if not done:
+            return
+        groups: dict[tuple[bool, timedelta], list[int]] = {}
+        for outcome in done:
+            # A package held back by a rate limit is due again at the next
+            # round; the shared limiter decides when its requests may go.
+            wait = (
+                timedelta(seconds=settings.fetch_poll_seconds)
+                if outcome.status == "rate_limited"
+                else settings.fetch_interval
+            )
+            key = (outcome.status != "failed", wait)
+            groups.setdefault(key, []).append(outcome.package_id)
+        now = utcnow()
+        async with sessionmaker() as session:
+            for (ok, wait), package_ids in groups.items():
+                await leases.finish(
+                    session,
+                    package_ids,
+                    owner=owner,
+                    ok=ok,
+                    next_due=now + wait,
+                    now=now,
+                )
+            await session.commit()
+        unfinished.difference_update(outcome.package_id for outcome in done)
 
     async def finish(outcome: PackageOutcome) -> None:
-        now = utcnow()
-        # A package held back by a rate limit is due again at the next round;
-        # the shared limiter decides when its requests may actually go.
-        wait = (
-            timedelta(seconds=settings.fetch_poll_seconds)
-            if outcome.status == "rate_limited"
-            else settings.fetch_interval
-        )
-        async with sessionmaker() as session:
-            await leases.finish(
-                session,
-                outcome.package_id,
-                owner=owner,
-                ok=outcome.status != "failed",
-                next_due=now + wait,
-                now=now,
-            )
-            await session.commit()
-        unfinished.discard(outcome.package_id)
+        stored.append(outcome)
+        if len(stored) >= _LEASES_PER_WRITE:
+            await end_leases()
 
     try:
         async with sessionmaker() as session:
@@ -173,6 +192,7 @@ async def refresh_due(
         refresher = _Refresher(settings, sessionmaker, http_client)
         return await refresher.run(packages, on_stored=finish, stop=stop)
     finally:
+        await asyncio.shield(end_leases())
         if unfinished:
             await asyncio.shield(_give_back(sessionmaker, sorted(unfinished), owner))
 
@@ -228,6 +248,8 @@ class _Refresher:
         self._pypi = PyPIClient(http_client, settings)
         self._limiters = shared_limiters(http_client, settings)
         self._secrets = settings_secrets(settings)
+        # What each package's sources had stored when the batch was read.
+        self._states: dict[int, dict[str, SourceState]] = {}
 
     async def run(
         self,
@@ -240,6 +262,10 @@ class _Refresher:
         slot are not started (their tasks are cancelled; nothing is stored)."""
         summary = RefreshSummary()
         self._limiters.begin_run()
+        async with self._sessionmaker() as session:
+            self._states = await repository.get_fetch_states(
+                session, [package.id for package in packages]
+            )
         await self._prefetch(packages)
 
         async def refresh(package: StoredPackage) -> None:
@@ -300,8 +326,7 @@ class _Refresher:
         repo: RepoStats | None = None
         pypi: PyPIStats | None = None
         async with self._slots:
-            async with self._sessionmaker() as session:
-                states = await repository.get_fetch_states(session, package.id)
+            states = self._states.get(package.id, {})
             runs, cooling = self._runs(
                 package,
                 states,

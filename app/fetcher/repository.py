@@ -223,17 +223,22 @@ _STATE_COLUMNS = (
 
 
 async def get_fetch_states(
-    session: AsyncSession, package_id: int
-) -> dict[str, SourceState]:
-    """The package's stored FetchState per source ("repo", "pypi")."""
-    rows = await session.execute(
-        select(*_STATE_COLUMNS).where(FetchState.package_id == package_id)
-    )
-    states: dict[str, SourceState] = {}
-    for row in rows:
-        values = row._asdict()
-        source = values.pop("source")
-        states[source] = SourceState(**values)
+    session: AsyncSession, package_ids: Sequence[int]
+) -> dict[int, dict[str, SourceState]]:
+    """Each package's stored FetchState per source ("repo", "pypi"), in one query
+    per 500 packages; a package with none maps to {}."""
+    states: dict[int, dict[str, SourceState]] = {i: {} for i in package_ids}
+    ids = list(package_ids)
+    for start in range(0, len(ids), 500):
+        rows = await session.execute(
+            select(FetchState.package_id, *_STATE_COLUMNS).where(
+                FetchState.package_id.in_(ids[start : start + 500])
+            )
+        )
+        for row in rows:
+            values = row._asdict()
+            package_id, source = values.pop("package_id"), values.pop("source")
+            states[package_id][source] = SourceState(**values)
     return states
 
 

@@ -199,7 +199,7 @@ async def test_a_request_queues_one_refresh_until_it_has_run(
         )
         while_running = await leases.request_now(session, 1, now=now)
         await leases.finish(
-            session, 1, owner="w", ok=True, next_due=now + timedelta(days=1), now=now
+            session, [1], owner="w", ok=True, next_due=now + timedelta(days=1), now=now
         )
         after = await leases.request_now(session, 1, now=now + timedelta(seconds=2))
         await session.commit()
