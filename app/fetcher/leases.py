@@ -205,21 +205,16 @@ class RefreshRow:
     requested_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
-    leased: bool
 
 
-async def refresh_row(
-    session: AsyncSession, package_id: int, *, now: datetime
-) -> RefreshRow | None:
+async def refresh_row(session: AsyncSession, package_id: int) -> RefreshRow | None:
     row = await session.get(PackageRefresh, package_id, populate_existing=True)
     if row is None:
         return None
-    leased = row.lease_expires_at is not None and row.lease_expires_at > now
     return RefreshRow(
         state=row.state,
         due_at=row.due_at,
         requested_at=row.requested_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
-        leased=leased,
     )

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -71,30 +71,6 @@ async def list_packages(
         query = query.where(Package.slug.in_(slugs))
     if ids is not None:
         query = query.where(Package.id.in_(ids))
-    rows = await session.execute(query)
-    return [StoredPackage(**row._asdict()) for row in rows]
-
-
-async def list_due_packages(
-    session: AsyncSession, *, fetched_before: datetime, limit: int
-) -> list[StoredPackage]:
-    """Packages never fetched or fetched before the cutoff, oldest first.
-
-    A package that failed after the cutoff waits too, so a broken upstream
-    is asked once per interval rather than on every poll.
-    """
-    query = (
-        select(*_STORED_COLUMNS)
-        .where(
-            or_(Package.last_fetched.is_(None), Package.last_fetched < fetched_before),
-            or_(
-                Package.last_exception_at.is_(None),
-                Package.last_exception_at < fetched_before,
-            ),
-        )
-        .order_by(Package.last_fetched.asc().nulls_first(), Package.id)
-        .limit(limit)
-    )
     rows = await session.execute(query)
     return [StoredPackage(**row._asdict()) for row in rows]
 
