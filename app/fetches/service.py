@@ -1,10 +1,8 @@
 """Reading and requesting a package's refresh."""
 
-import re
 from datetime import datetime, tzinfo
 from typing import cast
 
-from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,27 +10,17 @@ from app.api.links import Links
 from app.config import Settings
 from app.db.base import local_time, utcnow
 from app.fetcher import leases
+from app.fetcher.bookkeeping import settings_secrets
+from app.fetcher.errors import clean_error_text
 from app.fetcher.forges import fetched_hosts
 from app.fetches.schemas import FetchRead, RefreshState, Source, SourceFetchRead
 from app.models import FetchState, Package
 from app.packages.repo_url import parse_repo_url
 
-# Credentials that can end up in an upstream's error text.
-_SECRET_SHAPES = re.compile(
-    r"(?i)\b(bearer|token|basic)\s+[\w.~+/=-]{8,}"
-    r"|\bgh[pousr]_[A-Za-z0-9]{20,}|\bglpat-[\w-]{20,}|\bgithub_pat_\w{20,}"
-)
-
 
 def scrub(text: str | None, settings: Settings) -> str | None:
-    """`text` without any configured secret or anything shaped like a token."""
-    if text is None:
-        return None
-    for name in type(settings).model_fields:
-        value = getattr(settings, name)
-        if isinstance(value, SecretStr) and value.get_secret_value():
-            text = text.replace(value.get_secret_value(), "[secret]")
-    return _SECRET_SHAPES.sub("[secret]", text)
+    """Stored error text, cleaned once more of secrets before it is shown."""
+    return None if text is None else clean_error_text(text, settings_secrets(settings))
 
 
 def _latest(*moments: datetime | None) -> datetime | None:
@@ -105,7 +93,7 @@ async def fetch_state(
     session: AsyncSession, package: Package, links: Links, settings: Settings
 ) -> FetchRead:
     zone = settings.zone
-    row = await leases.refresh_row(session, package.id, now=utcnow())
+    row = await leases.refresh_row(session, package.id)
     states = {
         state.source: state
         for state in await session.scalars(

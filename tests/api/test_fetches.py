@@ -8,7 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.fetcher.client import create_http_client
 from app.fetcher.refresh import refresh_due
-from tests.factories import make_category, make_package
+from tests.api.conftest import ClientFactory
+from tests.factories import make_category, make_fetch_state, make_package
 
 FETCH = "/api/v4/packages/7/fetch/"
 
@@ -131,3 +132,25 @@ async def test_an_unknown_package_has_no_fetch_state(
     }
     response = await client.post("/api/v4/packages/nope/fetch/", headers=auth)
     assert (response.status_code, response.json()) == (404, {"detail": "Not found."})
+
+
+async def test_a_stored_error_is_shown_without_any_configured_secret(
+    client_with: ClientFactory, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    await seed(sessionmaker)
+    await make_fetch_state(
+        sessionmaker,
+        package_id=7,
+        source="pypi",
+        status="failed",
+        error_count=1,
+        last_error="401 bad credentials for s3cr3t-host-token-value",
+    )
+
+    async with client_with(
+        gitea_hosts="git.example.org",
+        gitea_host_tokens="git.example.org=s3cr3t-host-token-value",
+    ) as client:
+        state = (await client.get(FETCH)).json()
+
+    assert state["sources"][1]["last_error"] == "401 bad credentials for [redacted]"
