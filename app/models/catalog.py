@@ -91,6 +91,10 @@ class Package(Timestamped, Base):
     commits_over_52: Mapped[list[int]] = mapped_column(JSONValue, default=list)
     last_updated: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_fetched: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Recomputed from the stats after every fetch; ranks lists and search.
+    score: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0", index=True
+    )
 
     last_exception: Mapped[str | None] = mapped_column(Text)
     last_exception_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
