@@ -9,14 +9,19 @@ functions only flush; the caller owns the transaction.
 `FetchState` rows (one per package and source) are written by upsert, in
 the dialect's own INSERT ... ON CONFLICT DO UPDATE (SQLite and PostgreSQL
 both have it), setting only the columns a result has a value for.
+
+A refresh writes thousands of rows with a handful of column sets, so those
+two statements are built once per column set and kept (`_package_update`,
+`_state_upsert`); only their parameters change from package to package.
 """
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Insert, Table, Update, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -108,12 +113,8 @@ async def save_failure(
     await _update(
         session,
         package_id,
-        {
-            **values,
-            "last_exception": message,
-            "last_exception_at": at,
-            "last_exception_count": Package.last_exception_count + 1,
-        },
+        {**values, "last_exception": message, "last_exception_at": at},
+        count_failure=True,
     )
 
 
@@ -161,13 +162,30 @@ async def move_repo(
 
 
 async def _update(
-    session: AsyncSession, package_id: int, values: Mapping[str, Any]
+    session: AsyncSession,
+    package_id: int,
+    values: Mapping[str, Any],
+    *,
+    count_failure: bool = False,
 ) -> None:
-    await session.execute(
-        update(Package)
-        .where(Package.id == package_id)
-        .values(**values)
-        .execution_options(synchronize_session=False)
+    """Set `values` on one package; `count_failure` adds one to its failure count."""
+    statement = _package_update(tuple(sorted(values)), count_failure)
+    parameters = {f"new_{name}": value for name, value in values.items()}
+    await session.execute(statement, {"package_id": package_id, **parameters})
+
+
+@lru_cache(maxsize=256)
+def _package_update(columns: tuple[str, ...], count_failure: bool) -> Update:
+    table = cast(Table, Package.__table__)
+    assignments: dict[str, Any] = {
+        # The parameter may not be named after its column in an UPDATE.
+        name: bindparam(f"new_{name}", type_=table.c[name].type)
+        for name in columns
+    }
+    if count_failure:
+        assignments["last_exception_count"] = table.c.last_exception_count + 1
+    return (
+        update(table).where(table.c.id == bindparam("package_id")).values(assignments)
     )
 
 
@@ -222,18 +240,23 @@ async def save_fetch_state(
     session: AsyncSession, package_id: int, source: str, values: Mapping[str, Any]
 ) -> None:
     """Insert the source's FetchState, or set `values` on the one stored."""
-    row = {"package_id": package_id, "source": source, **values}
-    keys = [FetchState.package_id, FetchState.source]
-    if session.get_bind().dialect.name == "postgresql":
-        pg = postgresql.insert(FetchState).values(row)
-        excluded = pg.excluded  # built anew on each access
-        statement: Any = pg.on_conflict_do_update(
-            index_elements=keys, set_={name: excluded[name] for name in values}
+    dialect = session.get_bind().dialect.name
+    statement = _state_upsert(dialect, tuple(sorted(values)))
+    await session.execute(
+        statement, {"package_id": package_id, "source": source, **values}
+    )
+
+
+@lru_cache(maxsize=256)
+def _state_upsert(dialect: str, columns: tuple[str, ...]) -> Insert:
+    table = cast(Table, FetchState.__table__)
+    keys = [table.c.package_id, table.c.source]
+    if dialect == "postgresql":
+        pg = postgresql.insert(table)
+        return pg.on_conflict_do_update(
+            index_elements=keys, set_={name: pg.excluded[name] for name in columns}
         )
-    else:
-        lite = sqlite.insert(FetchState).values(row)
-        excluded = lite.excluded
-        statement = lite.on_conflict_do_update(
-            index_elements=keys, set_={name: excluded[name] for name in values}
-        )
-    await session.execute(statement)
+    lite = sqlite.insert(table)
+    return lite.on_conflict_do_update(
+        index_elements=keys, set_={name: lite.excluded[name] for name in columns}
+    )
