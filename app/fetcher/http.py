@@ -29,6 +29,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import httpx
 import stamina
 
@@ -261,10 +262,9 @@ async def _send_once(
             )
         except httpx.TooManyRedirects as exc:
             raise PermanentError("too many redirects", url=url) from exc
-        except httpx.TimeoutException as exc:
-            raise TransientError("transient: timeout", url=url) from exc
-        except httpx.TransportError as exc:
-            raise TransientError("transient: connection failed", url=url) from exc
+        except (httpx.TransportError, TimeoutError) as exc:
+            kind = "timeout" if _timed_out(exc) else "connection failed"
+            raise TransientError(f"transient: {kind}", url=url) from exc
     limiter.observe(response.headers)
 
     status = response.status_code
@@ -279,6 +279,18 @@ async def _send_once(
         # GraphQL reports its rate limits in a 200's body as well.
         raise _Throttled(_limit_wait(response), status)
     return response, data
+
+
+def _timed_out(exc: Exception) -> bool:
+    """Whether the upstream was too slow, rather than refused or cut off.
+
+    The aiohttp transport reports every connection error as an httpx
+    ConnectTimeout; the aiohttp error it came from says which it was.
+    """
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ClientError):
+        return isinstance(cause, TimeoutError)
+    return isinstance(exc, (httpx.TimeoutException, TimeoutError))
 
 
 def _parse(response: httpx.Response) -> Any:
