@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import event_loop
 from app.api.links import Links
 from app.config import Settings
 from app.db.engine import create_engine, create_sessionmaker, writing
@@ -76,7 +77,7 @@ def _run(
             await engine.dispose()
 
     try:
-        return asyncio.run(main())
+        return event_loop.run(main())
     except (OSError, ConnectionError) as exc:
         typer.echo(f"cannot reach the database: {exc}", err=True)
         raise typer.Exit(1) from exc

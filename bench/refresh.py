@@ -57,6 +57,7 @@ Every child process has a time limit and the stand-in is stopped at the end.
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import hashlib
 import ipaddress
 import json
@@ -82,6 +83,7 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import event_loop
 from app.config import Settings
 from app.db.base import utcnow
 from app.db.engine import create_engine, create_sessionmaker
@@ -338,7 +340,9 @@ def refresh_child(args: argparse.Namespace) -> RunResult:
     configure_logging(settings.log_format, settings.log_level)
     with log_path.open("w") as log_file:
         structlog.configure(logger_factory=structlog.PrintLoggerFactory(log_file))
-        rounds, rss_at_start, traced_peak = asyncio.run(refresh_rounds(args, settings))
+        rounds, rss_at_start, traced_peak = event_loop.run(
+            refresh_rounds(args, settings)
+        )
     return RunResult(
         count=args.child_count,
         rounds=rounds,
@@ -400,7 +404,11 @@ def log_events(path: Path) -> dict[str, int]:
             with contextlib.suppress(ValueError):
                 entry = json.loads(line)
                 if entry.get("level") not in ("debug", "info"):
-                    events[f"{entry.get('level')}:{entry.get('event')}"] += 1
+                    name = f"{entry.get('level')}:{entry.get('event')}"
+                    if not events[name] and "exception" in entry:
+                        # The first traceback of each kind, to see what broke.
+                        print(f"{name}: {entry['exception']}", file=sys.stderr)
+                    events[name] += 1
     return dict(events)
 
 
@@ -492,6 +500,8 @@ def run_child(
         command += ["--host-concurrency", str(args.host_concurrency)]
     if args.tracemalloc:
         command.append("--tracemalloc")
+    if args.profile:
+        command += ["--profile", str(Path(args.profile).resolve())]
     limit = child_time_limit(count, args)
     try:
         done = subprocess.run(
@@ -545,9 +555,7 @@ def figures(
     bound = packages / (packages * sequential * latency / slots + serial * latency)
     # The same with FETCH_HOST_CONCURRENCY as a second cap: at most H GitHub
     # requests in flight, rest / packages of them per package.
-    per_slot = max(
-        sequential / slots, rest / packages / settings.host_concurrency
-    )
+    per_slot = max(sequential / slots, rest / packages / settings.host_concurrency)
     host_bound = packages / (packages * per_slot * latency + serial * latency)
     rate = round_.packages / round_.seconds
     return Figures(
@@ -744,6 +752,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--tracemalloc", action="store_true", help="also trace allocations (slower)"
     )
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="write a cProfile file per N into DIR (slower; for finding hot spots)",
+    )
     # Set by the orchestrating process for its children.
     for hidden in ("--child-database", "--child-log", "--upstream-url"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
@@ -754,7 +767,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     if args.child_database:
-        result = refresh_child(args)
+        if args.profile:
+            profile = cProfile.Profile()
+            result = profile.runcall(refresh_child, args)
+            Path(args.profile).mkdir(parents=True, exist_ok=True)
+            profile.dump_stats(Path(args.profile) / f"refresh-{args.child_count}.prof")
+        else:
+            result = refresh_child(args)
         print(json.dumps(asdict(result)))
         return
     sys.exit(orchestrate(args))
