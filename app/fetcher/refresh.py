@@ -3,8 +3,9 @@
 For every package the repository host and PyPI are asked inside one of
 `fetch_concurrency` slots. Waiting for GitHub to finish computing commit
 statistics happens outside the slot, so other packages go on meanwhile.
-Each result is written in its own short transaction; no transaction stays
-open across HTTP calls.
+Results are written in short transactions, a group of packages that
+finished together to each (`app.fetcher.writer`); no transaction stays open
+across HTTP calls.
 
 A failure never blanks a stored value: the parts that did succeed are
 stored, the error text goes to last_exception and last_exception_count
@@ -50,14 +51,20 @@ from app.fetcher.http import conditional
 from app.fetcher.limiter import shared_limiters
 from app.fetcher.pypi import PyPIClient, PyPIStats, pypi_name
 from app.fetcher.repository import SourceState, StoredPackage
+from app.fetcher.writer import GroupWriter
 from app.packages.repo_url import RepoRef, parse_repo_url, repo_key
 
 log = structlog.get_logger(__name__)
 
 # Stored packages whose leases are ended together in one transaction.
 _LEASES_PER_WRITE = 32
+# At most this many packages' results share one transaction.
+_RESULTS_PER_WRITE = 32
 
 STATS_PENDING_NOTE = "commit stats still computing (202)"
+
+# A source entering one of these states is logged.
+_NOTED_STATES = frozenset({"not_found", "gone", "blocked"})
 
 Status = Literal["updated", "unchanged", "failed", "rate_limited"]
 
@@ -250,6 +257,9 @@ class _Refresher:
         self._secrets = settings_secrets(settings)
         # What each package's sources had stored when the batch was read.
         self._states: dict[int, dict[str, SourceState]] = {}
+        self._writer: GroupWriter[dict[str, Any]] = GroupWriter(
+            sessionmaker, size=_RESULTS_PER_WRITE
+        )
 
     async def run(
         self,
@@ -283,7 +293,7 @@ class _Refresher:
             else None
         )
         try:
-            async with asyncio.TaskGroup() as group:
+            async with self._writer, asyncio.TaskGroup() as group:
                 tasks.extend(
                     group.create_task(refresh(package)) for package in packages
                 )
@@ -454,7 +464,7 @@ class _Refresher:
         if "pypi" in runs and runs["pypi"].rate_limited:
             pypi = None
         values = _fetched_values(repo, pypi)
-        changed = {
+        fetched = {
             column: value
             for column, value in values.items()
             if getattr(package, column) != value
@@ -466,9 +476,15 @@ class _Refresher:
         message = error_text(failures, self._secrets) if failures else None
         rate_limited = any(run.rate_limited for run in runs.values())
         now = utcnow()
+        statuses: dict[str, Any] = {}  # each source's status as written
 
-        async with self._sessionmaker() as session:
-            await writing(session)
+        async def write(session: AsyncSession) -> dict[str, Any]:
+            """This package's statements; the columns they changed. Run again
+            on its own should the group it was written with fail."""
+            changed = dict(fetched)
+            statuses.clear()
+            if "repo" in runs:
+                runs["repo"].moved_from = None
             if message is not None:
                 await repository.save_failure(
                     session, package.id, changed, message=message, at=now
@@ -496,31 +512,31 @@ class _Refresher:
                     run, now=now, settings=self._settings, secrets=self._secrets
                 )
                 await repository.save_fetch_state(session, package.id, source, state)
-                if state.get("status") != run.stored.status and state.get("status") in (
-                    "not_found",
-                    "gone",
-                    "blocked",
-                ):
-                    log.info(
-                        "fetch.source_state",
-                        package_id=package.id,
-                        source=source,
-                        status=state["status"],
-                    )
-            await session.commit()
+                statuses[source] = state.get("status")
+            return changed
+
+        changed = await self._writer.write(write)
+        for source, status in statuses.items():
+            if runs[source].stored.status != status and status in _NOTED_STATES:
+                log.info(
+                    "fetch.source_state",
+                    package_id=package.id,
+                    source=source,
+                    status=status,
+                )
 
         if message is not None:
-            status: Status = "failed"
+            outcome: Status = "failed"
         elif rate_limited:
-            status = "rate_limited"
+            outcome = "rate_limited"
         else:
-            status = "updated" if changed else "unchanged"
+            outcome = "updated" if changed else "unchanged"
         if changed:
             log.info("fetch.updated", package_id=package.id, columns=sorted(changed))
         if note is not None and message is None:
             log.info("fetch.stats_pending", package_id=package.id)
         return PackageOutcome(
-            package.id, package.slug, status, tuple(sorted(changed)), message or note
+            package.id, package.slug, outcome, tuple(sorted(changed)), message or note
         )
 
     async def _follow_move(
