@@ -34,6 +34,7 @@ import httpx
 import stamina
 
 from app.config import Settings
+from app.fetcher.client import OffUpstream
 from app.fetcher.errors import (
     Blocked,
     FetchError,
@@ -262,6 +263,9 @@ async def _send_once(
             )
         except httpx.TooManyRedirects as exc:
             raise PermanentError("too many redirects", url=url) from exc
+        except OffUpstream as exc:
+            # A redirect away from the upstream: not followed, not retried.
+            raise PermanentError(f"refused: {exc}", url=url) from exc
         except (httpx.TransportError, TimeoutError) as exc:
             kind = "timeout" if _timed_out(exc) else "connection failed"
             raise TransientError(f"transient: {kind}", url=url) from exc
