@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     )
     fetch_concurrency: int = Field(default=16, ge=1, le=256)
     fetch_timeout: float = Field(default=10.0, gt=0, description="Seconds per request.")
+    fetch_max_body: int = Field(
+        default=32 * 2**20,
+        ge=1024,
+        description="Largest upstream answer read, in bytes; a larger one is refused.",
+    )
     fetch_retries: int = Field(
         default=3, ge=1, le=10, description="Attempts for a transient upstream failure."
     )

@@ -15,6 +15,7 @@ request, each hop of a redirect as well, is checked against the origins of
 those settings and refused before it is sent when it is for any other.
 """
 
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import httpx
@@ -27,6 +28,71 @@ Origin = tuple[str, str, int]
 
 class OffUpstream(httpx.RequestError):
     """A request for a host that is not one of the configured upstream APIs."""
+
+
+class AnswerTooLarge(httpx.TransportError):
+    """An upstream answer longer than FETCH_MAX_BODY; it is not read further."""
+
+
+_BODY_HEADERS = {b"content-length", b"content-type", b"transfer-encoding"}
+
+
+class _CappedStream(httpx.AsyncByteStream):
+    def __init__(self, inner: httpx.AsyncByteStream, limit: int) -> None:
+        self._inner = inner
+        self._limit = limit
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        seen = 0
+        async for chunk in self._inner:
+            seen += len(chunk)
+            if seen > self._limit:
+                raise AnswerTooLarge(f"answer longer than {self._limit} bytes")
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _Transport(httpx.AsyncBaseTransport):
+    """The aiohttp transport, with two rules on top.
+
+    An answer is read no further than `limit` bytes as sent (before
+    decompression), and not at all when its Content-Length says it is
+    longer. A GET or HEAD goes without a body: the aiohttp transport would
+    send a redirected GET with an empty chunked body, which servers may
+    read as a second, malformed request.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, limit: int) -> None:
+        self._inner = inner
+        self._limit = limit
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method in ("GET", "HEAD"):
+            request = httpx.Request(
+                request.method,
+                request.url,
+                headers=[
+                    (name, value)
+                    for name, value in request.headers.raw
+                    if name.lower() not in _BODY_HEADERS
+                ],
+                extensions=request.extensions,
+            )
+        response = await self._inner.handle_async_request(request)
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and int(length) > self._limit:
+            await response.aclose()
+            raise AnswerTooLarge(
+                f"answer of {length} bytes, longer than {self._limit}", request=request
+            )
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        response.stream = _CappedStream(response.stream, self._limit)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 USER_AGENT = "packages-api/0.1"
@@ -55,7 +121,7 @@ def create_http_client(settings: Settings) -> httpx.AsyncClient:
             raise OffUpstream(f"{origin} is not a configured upstream", request=request)
 
     return httpx.AsyncClient(
-        transport=AiohttpTransport(limits=limits),
+        transport=_Transport(AiohttpTransport(limits=limits), settings.fetch_max_body),
         event_hooks={"request": [only_upstreams]},
         timeout=httpx.Timeout(settings.fetch_timeout),
         follow_redirects=True,

@@ -34,7 +34,7 @@ import httpx
 import stamina
 
 from app.config import Settings
-from app.fetcher.client import OffUpstream
+from app.fetcher.client import AnswerTooLarge, OffUpstream
 from app.fetcher.errors import (
     Blocked,
     FetchError,
@@ -263,6 +263,8 @@ async def _send_once(
             )
         except httpx.TooManyRedirects as exc:
             raise PermanentError("too many redirects", url=url) from exc
+        except AnswerTooLarge as exc:
+            raise PermanentError(f"refused: {exc}", url=url) from exc
         except OffUpstream as exc:
             # A redirect away from the upstream: not followed, not retried.
             raise PermanentError(f"refused: {exc}", url=url) from exc
