@@ -19,7 +19,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = structlog.get_logger(__name__)
@@ -108,17 +108,39 @@ _UNAVAILABLE = "The database is unavailable; try again shortly."
 
 
 async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, DBAPIError) and not _is_outage(exc):
+        raise exc  # a bug, not an outage: a 500 with its traceback logged
     log.warning("database.unavailable", error=type(exc).__name__)
     return JSONResponse(
         {"detail": _UNAVAILABLE}, status_code=503, headers={"Retry-After": "5"}
     )
 
 
+def _is_outage(exc: DBAPIError) -> bool:
+    """Whether the database went away, rather than refused a statement.
+
+    A server shutting down cuts connections in the middle of a statement;
+    the driver's error for that varies (asyncpg's "terminating connection
+    due to administrator command" arrives as an InternalError), but
+    SQLAlchemy marks every error that lost the connection as such, and
+    one that never got a connection carries the server's SQLSTATE.
+    """
+    if exc.connection_invalidated or isinstance(
+        exc, (OperationalError, InterfaceError)
+    ):
+        return True
+    # SQLSTATE classes: 08 connection exception, 53 insufficient resources
+    # (too many connections), 57 operator intervention (shutting down,
+    # starting up: "cannot connect now").
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return isinstance(code, str) and code[:2] in ("08", "53", "57")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     # A lost or refused database connection is an outage, not the client's
     # fault and not a bug: 503, and the pool reconnects on a later request.
-    for error in (OperationalError, InterfaceError, ConnectionError):
+    for error in (DBAPIError, ConnectionError):
         app.add_exception_handler(error, _database_unavailable)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -3,16 +3,29 @@
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
+import structlog
 from fastapi import Depends, Query, Request
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.links import Links
 from app.config import Settings
 
+log = structlog.get_logger(__name__)
+
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessionmaker() as session:
+    session: AsyncSession = request.app.state.sessionmaker()
+    try:
         yield session
+    finally:
+        try:
+            await session.close()
+        except (SQLAlchemyError, OSError) as exc:
+            # The answer is decided (or already on its way) by now: a
+            # connection lost under the closing rollback is no error of the
+            # request's; the pool discards that connection.
+            log.warning("database.close_failed", error=type(exc).__name__)
 
 
 def _settings(request: Request) -> Settings:

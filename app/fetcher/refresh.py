@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 import httpx
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -316,6 +317,15 @@ class _Refresher:
         """Refresh one package; a bug here must not stop the others."""
         try:
             return await self._refresh(package)
+        except (SQLAlchemyError, OSError) as exc:
+            # The database went away under the store: nothing was written,
+            # and the lease is given back, or expires, for a later round.
+            log.warning(
+                "fetch.store_failed", package_id=package.id, error=type(exc).__name__
+            )
+            return PackageOutcome(
+                package.id, package.slug, "failed", message="database unavailable"
+            )
         except Exception as exc:
             log.exception("fetch.crashed", package_id=package.id)
             message = f"internal error: {type(exc).__name__}"

@@ -57,7 +57,9 @@ async def refresh_forever(
         full_batch = False
         try:
             summary = await _until_done_or_stopped(batch, stop, settings)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, OSError) as exc:
+            # The database is unreachable (refused, reset, shutting down):
+            # the next round tries again.
             log.warning("fetch.round_failed", error=type(exc).__name__)
         except asyncio.CancelledError:
             if stop.is_set():
