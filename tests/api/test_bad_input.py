@@ -14,13 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.main import create_app
+from tests.api.problems import invalid, not_found, problem
 from tests.factories import make_category, make_grid, make_package
 
 URL = "/api/v4/packages/5/"
-NOT_JSON = {
-    "detail": "Send the body as JSON, with Content-Type application/json or "
+NOT_JSON = (
+    "Send the body as JSON, with Content-Type application/json or "
     "application/merge-patch+json."
-}
+)
 
 
 @pytest.fixture
@@ -55,8 +56,12 @@ async def test_a_body_not_sent_as_json_is_415(
         content=b'{"title": "x", "slug": "x", "category": 1}',
     )
 
-    assert (patch.status_code, patch.json()) == (415, NOT_JSON)
-    assert (post.status_code, post.json()) == (415, NOT_JSON)
+    assert (patch.status_code, patch.json()) == (415, problem(415, NOT_JSON, URL))
+    assert (post.status_code, post.json()) == (
+        415,
+        problem(415, NOT_JSON, "/api/v4/packages/"),
+    )
+    assert patch.headers["content-type"] == "application/problem+json"
     assert (await client.get(URL)).json()["title"] == "Five"
 
 
@@ -71,15 +76,17 @@ async def test_a_key_sent_twice_is_refused(
     )
 
     assert response.status_code == 422
-    assert response.json() == {
-        "detail": [
+    assert response.json() == invalid(
+        URL,
+        "Invalid input: body.title.",
+        [
             {
                 "loc": ["body", "title"],
                 "msg": "key appears twice",
                 "type": "duplicate_key",
             }
-        ]
-    }
+        ],
+    )
     assert (await client.get(URL)).json()["title"] == "Five"
 
 
@@ -98,7 +105,7 @@ async def test_a_nul_in_a_path_is_not_found(
 ) -> None:
     response = await client.get(path)
 
-    assert (response.status_code, response.json()) == (404, {"detail": "Not found."})
+    assert (response.status_code, response.json()) == (404, not_found(path))
 
 
 @pytest.mark.usefixtures("package")
@@ -161,6 +168,7 @@ async def test_an_unreachable_database_is_503_with_retry_after(
 
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
-    assert response.json() == {
-        "detail": "The database is unavailable; try again shortly."
-    }
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == problem(
+        503, "The database is unavailable; try again shortly.", "/api/v4/packages/"
+    )
