@@ -1,9 +1,12 @@
 """The API root: where each resource lives."""
 
-from fastapi import APIRouter, Request
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from app.api.deps import LinksDep
+from app.api.caching import digest_validators, not_modified
+from app.api.deps import LinksDep, SettingsDep
 
 router = APIRouter(tags=["root"])
 
@@ -29,9 +32,19 @@ class ApiRoot(BaseModel):
     packages: str
 
 
+# The root names the same resources on every replica until a release adds
+# one; this is when its list last changed.
+ROOT_CHANGED = datetime(2026, 1, 1, tzinfo=UTC)
+
+
 @router.get("/", response_model=ApiRoot)
-async def get_api_root(links: LinksDep) -> ApiRoot:
+async def get_api_root(
+    request: Request, response: Response, settings: SettingsDep, links: LinksDep
+) -> ApiRoot | Response:
     """List the URLs of the API's resources."""
+    validators = digest_validators(("root",), ROOT_CHANGED, links, settings)
+    if (unchanged := not_modified(request, response, validators, settings)) is not None:
+        return unchanged
     return ApiRoot(
         categories=links.collection("categories"),
         grids=links.collection("grids"),

@@ -6,11 +6,19 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.body import JsonBody
+from app.api.caching import (
+    check_preconditions,
+    digest_validators,
+    item_validators,
+    not_modified,
+    validator_headers,
+)
 from app.api.deps import LinksDep, SessionDep, SettingsDep
 from app.api.links import Links
 from app.api.pagination import Page, Paging
 from app.auth.tokens import TokenDep
 from app.config import Settings
+from app.db.queries import table_state
 from app.errors import NotFound
 from app.fetcher.forges import fetched_hosts
 from app.models import Package
@@ -56,13 +64,22 @@ async def _found(
 @router.get("/", response_model=Page[PackageRead])
 async def list_packages(
     request: Request,
+    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     paging: Annotated[Paging, Depends()],
     links: LinksDep,
-) -> Page[PackageRead]:
+) -> Page[PackageRead] | Response:
     """List packages, newest first."""
-    count, rows = await repository.list_page(session, paging.limit, paging.offset)
+    state = await table_state(session, Package)
+    validators = digest_validators(
+        ("packages", state, request.url.query), state.last_modified, links, settings
+    )
+    if (unchanged := not_modified(request, response, validators, settings)) is not None:
+        return unchanged
+
+    count = state.count
+    rows = await repository.list_page(session, paging.limit, paging.offset)
     grids = await repository.grid_ids_by_package(session, [row.id for row in rows])
     next_url, previous_url = paging.links(request, count)
     return Page[PackageRead](
@@ -77,10 +94,19 @@ async def list_packages(
 
 @router.get("/{package}/", response_model=PackageRead, responses={404: _ERRORS[404]})
 async def get_package(
-    package: str, session: SessionDep, settings: SettingsDep, links: LinksDep
-) -> PackageRead:
+    package: str,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    links: LinksDep,
+) -> PackageRead | Response:
     """Get one package by id (all digits) or slug."""
-    return await _read(session, await _found(session, package), links, settings)
+    row = await _found(session, package)
+    validators = item_validators(row.version, row.changed_at, links, settings)
+    if (unchanged := not_modified(request, response, validators, settings)) is not None:
+        return unchanged
+    return await _read(session, row, links, settings)
 
 
 @router.patch(
@@ -92,6 +118,8 @@ async def get_package(
 async def update_package(
     package: str,
     patch: PackageUpdate,
+    request: Request,
+    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     links: LinksDep,
@@ -108,12 +136,18 @@ async def update_package(
     # later edit finds nothing. The answer is read inside the same
     # transaction, so it is the state this edit committed.
     row = await _found(session, package, for_update=True)
+    check_preconditions(
+        request, item_validators(row.version, row.changed_at, links, settings)
+    )
     grids = await repository.grid_ids_by_package(session, [row.id])
     hosts = fetched_hosts(settings)
     if await service.update_package(session, row, patch, grids[row.id], hosts):
         row = await repository.get_by_id(session, row.id) or row
     answer = await _read(session, row, links, settings)
     await session.commit()
+    response.headers.update(
+        validator_headers(item_validators(row.version, row.changed_at, links, settings))
+    )
     return answer
 
 
@@ -139,6 +173,9 @@ async def create_package(
     answer = await _read(session, row, links, settings)
     await session.commit()
     response.headers["Location"] = links.package(row.id)
+    response.headers.update(
+        validator_headers(item_validators(row.version, row.changed_at, links, settings))
+    )
     return answer
 
 
@@ -149,10 +186,18 @@ async def create_package(
     responses={401: _ERRORS[401], 404: _ERRORS[404]},
 )
 async def delete_package(
-    package: str, session: SessionDep, _token: TokenDep
+    package: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    _token: TokenDep,
 ) -> Response:
     """Remove a package from the catalogue."""
     row = await _found(session, package, for_update=True)
+    links = Links.from_request(request)
+    check_preconditions(
+        request, item_validators(row.version, row.changed_at, links, settings)
+    )
     await repository.remove(session, row.id)
     await session.commit()
     return Response(status_code=204)
