@@ -7,19 +7,21 @@ from pydantic import BaseModel
 
 from app.api.caching import digest_validators, not_modified
 from app.api.deps import LinksDep, SettingsDep
+from app.api.links import Hyperlink
+from app.api.openapi import NOT_MODIFIED, problems
 
 router = APIRouter(tags=["root"])
 
 
 class ServiceRoot(BaseModel):
-    api: str
-    docs: str
+    api: Hyperlink
+    docs: Hyperlink
 
 
 service_router = APIRouter(tags=["root"])
 
 
-@service_router.get("/", response_model=ServiceRoot)
+@service_router.get("/", response_model=ServiceRoot, summary="Find the API")
 async def get_service_root(request: Request) -> ServiceRoot:
     """Where the API and its documentation are."""
     base = str(request.base_url).rstrip("/")
@@ -27,9 +29,9 @@ async def get_service_root(request: Request) -> ServiceRoot:
 
 
 class ApiRoot(BaseModel):
-    categories: str
-    grids: str
-    packages: str
+    categories: Hyperlink
+    grids: Hyperlink
+    packages: Hyperlink
 
 
 # The root names the same resources on every replica until a release adds
@@ -37,7 +39,12 @@ class ApiRoot(BaseModel):
 ROOT_CHANGED = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-@router.get("/", response_model=ApiRoot)
+@router.get(
+    "/",
+    response_model=ApiRoot,
+    summary="List the resources",
+    responses={**NOT_MODIFIED, **problems(422)},
+)
 async def get_api_root(
     request: Request, response: Response, settings: SettingsDep, links: LinksDep
 ) -> ApiRoot | Response:

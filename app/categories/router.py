@@ -6,9 +6,10 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from app.api.caching import digest_validators, item_validators, not_modified
 from app.api.deps import LinksDep, SessionDep, SettingsDep
-from app.api.pagination import Page, Paging
+from app.api.openapi import NOT_MODIFIED, problems
+from app.api.pagination import Paging
 from app.categories import repository
-from app.categories.schemas import CategoryRead
+from app.categories.schemas import CategoryPage, CategoryRead
 from app.db.queries import table_state
 from app.errors import NotFound
 from app.models import Category
@@ -16,7 +17,12 @@ from app.models import Category
 router = APIRouter(prefix="/categories", tags=["categories"])
 
 
-@router.get("/", response_model=Page[CategoryRead])
+@router.get(
+    "/",
+    response_model=CategoryPage,
+    summary="List categories",
+    responses={**NOT_MODIFIED, **problems(422, 503)},
+)
 async def list_categories(
     request: Request,
     response: Response,
@@ -24,7 +30,7 @@ async def list_categories(
     settings: SettingsDep,
     paging: Annotated[Paging, Depends()],
     links: LinksDep,
-) -> Page[CategoryRead] | Response:
+) -> CategoryPage | Response:
     """List categories, newest first."""
     state = await table_state(session, Category)
     validators = digest_validators(
@@ -36,7 +42,7 @@ async def list_categories(
     count = state.count
     rows = await repository.list_page(session, paging.limit, paging.offset)
     next_url, previous_url = paging.links(request, count)
-    return Page[CategoryRead](
+    return CategoryPage(
         count=count,
         next=next_url,
         previous=previous_url,
@@ -47,7 +53,11 @@ async def list_categories(
 @router.get(
     "/{category_id}/",
     response_model=CategoryRead,
-    responses={404: {"description": "No such category."}},
+    summary="Get a category",
+    responses={
+        **NOT_MODIFIED,
+        **problems(404, 422, 503, not_found="No such category."),
+    },
 )
 async def get_category(
     category_id: str,

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.caching import digest_validators, not_modified
 from app.api.deps import LinksDep, SessionDep, SettingsDep
+from app.api.openapi import NOT_MODIFIED, problems
 from app.auth.tokens import TokenDep
 from app.errors import NotFound
 from app.fetches import service
@@ -27,9 +28,13 @@ async def _found(session: AsyncSession, segment: str) -> Package:
 @router.get(
     "/{package}/fetch/",
     response_model=FetchRead,
-    responses={404: {"description": "No such package."}},
+    summary="Get a package's fetch state",
+    responses={
+        **NOT_MODIFIED,
+        **problems(404, 422, 503, not_found="No such package."),
+    },
 )
-async def get_package_fetch(
+async def get_fetch_state(
     package: str,
     request: Request,
     response: Response,
@@ -65,12 +70,10 @@ def _last_change(package: Package, answer: FetchRead) -> datetime | None:
     "/{package}/fetch/",
     response_model=FetchRead,
     status_code=202,
-    responses={
-        401: {"description": "No token, or an unknown one."},
-        404: {"description": "No such package."},
-    },
+    summary="Refresh a package now",
+    responses=problems(401, 404, 422, 503, not_found="No such package."),
 )
-async def request_package_fetch(
+async def request_fetch(
     package: str,
     request: Request,
     response: Response,

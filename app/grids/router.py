@@ -6,17 +6,23 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from app.api.caching import digest_validators, item_validators, not_modified
 from app.api.deps import LinksDep, SessionDep, SettingsDep
-from app.api.pagination import Page, Paging
+from app.api.openapi import NOT_MODIFIED, problems
+from app.api.pagination import Paging
 from app.db.queries import table_state
 from app.errors import NotFound
 from app.grids import repository
-from app.grids.schemas import GridRead
+from app.grids.schemas import GridPage, GridRead
 from app.models import Grid
 
 router = APIRouter(prefix="/grids", tags=["grids"])
 
 
-@router.get("/", response_model=Page[GridRead])
+@router.get(
+    "/",
+    response_model=GridPage,
+    summary="List grids",
+    responses={**NOT_MODIFIED, **problems(422, 503)},
+)
 async def list_grids(
     request: Request,
     response: Response,
@@ -24,7 +30,7 @@ async def list_grids(
     settings: SettingsDep,
     paging: Annotated[Paging, Depends()],
     links: LinksDep,
-) -> Page[GridRead] | Response:
+) -> GridPage | Response:
     """List comparison grids, newest first."""
     state = await table_state(session, Grid)
     validators = digest_validators(
@@ -37,7 +43,7 @@ async def list_grids(
     rows = await repository.list_page(session, paging.limit, paging.offset)
     members = await repository.package_ids_by_grid(session, [row.id for row in rows])
     next_url, previous_url = paging.links(request, count)
-    return Page[GridRead](
+    return GridPage(
         count=count,
         next=next_url,
         previous=previous_url,
@@ -50,7 +56,8 @@ async def list_grids(
 @router.get(
     "/{grid}/",
     response_model=GridRead,
-    responses={404: {"description": "No such grid."}},
+    summary="Get a grid",
+    responses={**NOT_MODIFIED, **problems(404, 422, 503, not_found="No such grid.")},
 )
 async def get_grid(
     grid: str,

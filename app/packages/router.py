@@ -1,6 +1,6 @@
 """Package routes: read the catalogue, and edit it with a token."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +15,8 @@ from app.api.caching import (
 )
 from app.api.deps import LinksDep, SessionDep, SettingsDep
 from app.api.links import Links
-from app.api.pagination import Page, Paging
+from app.api.openapi import NOT_MODIFIED, problems
+from app.api.pagination import Paging
 from app.auth.tokens import TokenDep
 from app.config import Settings
 from app.db.queries import table_state
@@ -23,17 +24,16 @@ from app.errors import NotFound
 from app.fetcher.forges import fetched_hosts
 from app.models import Package
 from app.packages import repository, service
-from app.packages.schemas import PackageCreate, PackageRead, PackageUpdate
+from app.packages.schemas import (
+    PackageCreate,
+    PackagePage,
+    PackageRead,
+    PackageUpdate,
+)
 
 router = APIRouter(prefix="/packages", tags=["packages"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No token, or an unknown one."},
-    404: {"description": "No such package."},
-    409: {"description": "The slug or repository is already used by another package."},
-    415: {"description": "The body is not sent as JSON."},
-    422: {"description": "A field is invalid, unknown, or read-only with a new value."},
-}
+_NO_PACKAGE = "No such package."
 _MERGE_PATCH = {
     "requestBody": {
         "content": {
@@ -61,7 +61,12 @@ async def _found(
     return package
 
 
-@router.get("/", response_model=Page[PackageRead])
+@router.get(
+    "/",
+    response_model=PackagePage,
+    summary="List packages",
+    responses={**NOT_MODIFIED, **problems(422, 503)},
+)
 async def list_packages(
     request: Request,
     response: Response,
@@ -69,7 +74,7 @@ async def list_packages(
     settings: SettingsDep,
     paging: Annotated[Paging, Depends()],
     links: LinksDep,
-) -> Page[PackageRead] | Response:
+) -> PackagePage | Response:
     """List packages, newest first."""
     state = await table_state(session, Package)
     validators = digest_validators(
@@ -82,7 +87,7 @@ async def list_packages(
     rows = await repository.list_page(session, paging.limit, paging.offset)
     grids = await repository.grid_ids_by_package(session, [row.id for row in rows])
     next_url, previous_url = paging.links(request, count)
-    return Page[PackageRead](
+    return PackagePage(
         count=count,
         next=next_url,
         previous=previous_url,
@@ -92,7 +97,12 @@ async def list_packages(
     )
 
 
-@router.get("/{package}/", response_model=PackageRead, responses={404: _ERRORS[404]})
+@router.get(
+    "/{package}/",
+    response_model=PackageRead,
+    summary="Get a package",
+    responses={**NOT_MODIFIED, **problems(404, 422, 503, not_found=_NO_PACKAGE)},
+)
 async def get_package(
     package: str,
     request: Request,
@@ -112,7 +122,8 @@ async def get_package(
 @router.patch(
     "/{package}/",
     response_model=PackageRead,
-    responses=_ERRORS,
+    summary="Edit a package",
+    responses=problems(401, 404, 409, 412, 415, 422, 503, not_found=_NO_PACKAGE),
     openapi_extra=_MERGE_PATCH,
 )
 async def update_package(
@@ -155,7 +166,8 @@ async def update_package(
     "/",
     response_model=PackageRead,
     status_code=201,
-    responses={k: v for k, v in _ERRORS.items() if k != 404},
+    summary="Add a package",
+    responses=problems(401, 409, 415, 422, 503),
 )
 async def create_package(
     create: PackageCreate,
@@ -183,7 +195,8 @@ async def create_package(
     "/{package}/",
     status_code=204,
     response_class=Response,
-    responses={401: _ERRORS[401], 404: _ERRORS[404]},
+    summary="Remove a package",
+    responses=problems(401, 404, 412, 503, not_found=_NO_PACKAGE),
 )
 async def delete_package(
     package: str,

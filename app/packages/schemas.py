@@ -18,10 +18,12 @@ from pydantic import (
     Field,
     StrictInt,
     StrictStr,
+    WithJsonSchema,
     field_validator,
 )
 
-from app.api.links import Links
+from app.api.links import Hyperlink, Links
+from app.api.pagination import Page
 from app.db.base import local_time
 from app.fetcher.pypi import pypi_name
 from app.models import Package
@@ -45,27 +47,43 @@ READ_ONLY_FIELDS = (
 )
 
 
+SlugText = Annotated[
+    str,
+    WithJsonSchema({"type": "string", "pattern": SLUG_PATTERN, "maxLength": 100}),
+]
+
+
 class PackageRead(BaseModel):
-    category: str = Field(description="Hyperlink to the package's category.")
-    grids: list[str] = Field(description="Hyperlinks to the grids the package is in.")
-    id: int
+    category: Hyperlink = Field(description="Hyperlink to the package's category.")
+    grids: list[Hyperlink] = Field(
+        description="Hyperlinks to the grids the package is in."
+    )
+    id: int = Field(ge=1)
     title: str
-    slug: str
+    slug: SlugText = Field(
+        description="Letters, digits, '-' and '_'; never all digits."
+    )
     last_updated: datetime | None = Field(
         description="When the repository last had a commit; null until fetched."
     )
     last_fetched: datetime | None = Field(
         description="When the stats were last fetched; null until then."
     )
-    repo_url: str
-    pypi_version: str
+    repo_url: str = Field(
+        description="The repository's web address as entered, or an empty string."
+    )
+    pypi_version: str = Field(
+        description="The latest release on PyPI, or an empty string until fetched."
+    )
     created: datetime
-    modified: datetime
-    repo_forks: int
+    modified: datetime = Field(description="When the package was last edited.")
+    repo_forks: int = Field(ge=0)
     repo_description: str
-    pypi_url: str
-    documentation_url: str
-    repo_watchers: int = Field(description="The repository's star count.")
+    pypi_url: str = Field(
+        description="The PyPI project as a URL or a bare name, or an empty string."
+    )
+    documentation_url: str = Field(description="An http(s) URL, or an empty string.")
+    repo_watchers: int = Field(ge=0, description="The repository's star count.")
     commits_over_52: list[int] = Field(
         description="Commits in each of the last 52 weeks, oldest first; [] until fetched."
     )
@@ -218,3 +236,7 @@ class PackageCreate(PackageWrite):
     title: Title
     slug: Slug
     category: Reference
+
+
+class PackagePage(Page[PackageRead]):
+    """One page of packages."""
