@@ -156,6 +156,16 @@ def _document_operation(method: str, operation: dict[str, Any]) -> None:
         if status in _ANSWER_HEADERS:
             answer.setdefault("headers", {}).update(_ANSWER_HEADERS[status])
     parameters = operation.setdefault("parameters", [])
+    for parameter in parameters:
+        # An optional query parameter is absent, never null: say so, so that
+        # clients do not grow a null case for it.
+        schema = parameter["schema"]
+        variants = schema.get("anyOf", [])
+        if not parameter.get("required") and {"type": "null"} in variants:
+            kept = [v for v in variants if v != {"type": "null"}]
+            if len(kept) == 1:
+                del schema["anyOf"]
+                schema.update(kept[0])
     if method == "get":
         parameters.extend(_CONDITIONAL_GET)
         for status in ("200", "304"):

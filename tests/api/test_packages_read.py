@@ -173,7 +173,7 @@ async def test_an_unknown_format_is_refused(client: httpx.AsyncClient) -> None:
             {
                 "loc": ["query", "format"],
                 "msg": "Input should be 'json' or 'api'",
-                "type": "literal_error",
+                "type": "enum",
             }
         ],
     )
