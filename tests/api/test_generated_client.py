@@ -81,9 +81,9 @@ def generated(server: str, tmp_path: Path) -> Iterator[ModuleType]:
     config.write_text(CONFIG)
     out = tmp_path / "packages_api_client"
 
+    command = [str(GENERATOR), "generate", "--path", str(document), "--meta", "none"]
     subprocess.run(
-        [str(GENERATOR), "generate", "--path", str(document)]
-        + ["--output-path", str(out), "--meta", "none", "--config", str(config)],
+        [*command, "--output-path", str(out), "--config", str(config)],
         check=True,
         capture_output=True,
         timeout=120,
