@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import __version__
 from app.api import root
+from app.api.body import BodySizeLimit
 from app.api.methods import API_PREFIX, ApiPathMiddleware
 from app.api.openapi import install_openapi, operation_id
 from app.api.proxy import ProxyHeadersMiddleware
@@ -99,6 +100,7 @@ def create_app(
     app.include_router(root.service_router)
 
     # Outermost last: proxy headers first, so links and paths see the truth.
+    app.add_middleware(BodySizeLimit)
     app.add_middleware(ApiPathMiddleware, fastapi_app=app)
     app.add_middleware(
         ProxyHeadersMiddleware,

@@ -36,6 +36,7 @@ _PROBLEMS = {
     401: "No token, or an unknown one; WWW-Authenticate says how to send one.",
     404: "No such resource.",
     409: "Another package already has this slug or repository.",
+    413: "The body is larger than the service accepts (64 KiB).",
     412: "If-Match or If-Unmodified-Since names a version that is no longer current; ETag gives the current one.",
     415: "The body is not sent as JSON.",
     422: "A path, query or body field is invalid; `errors` names each one.",

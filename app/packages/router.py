@@ -123,7 +123,7 @@ async def get_package(
     "/{package}/",
     response_model=PackageRead,
     summary="Edit a package",
-    responses=problems(401, 404, 409, 412, 415, 422, 503, not_found=_NO_PACKAGE),
+    responses=problems(401, 404, 409, 412, 413, 415, 422, 503, not_found=_NO_PACKAGE),
     openapi_extra=_MERGE_PATCH,
 )
 async def update_package(
@@ -167,7 +167,7 @@ async def update_package(
     response_model=PackageRead,
     status_code=201,
     summary="Add a package",
-    responses=problems(401, 409, 415, 422, 503),
+    responses=problems(401, 409, 413, 415, 422, 503),
 )
 async def create_package(
     create: PackageCreate,

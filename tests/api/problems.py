@@ -16,6 +16,10 @@ KINDS = {
         "https://www.rfc-editor.org/rfc/rfc9110#section-15.5.13",
         "Precondition Failed",
     ),
+    413: (
+        "https://www.rfc-editor.org/rfc/rfc9110#section-15.5.14",
+        "Content Too Large",
+    ),
     415: (
         "https://www.rfc-editor.org/rfc/rfc9110#section-15.5.16",
         "Unsupported Media Type",

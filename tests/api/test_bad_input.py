@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.main import create_app
@@ -172,3 +172,90 @@ async def test_an_unreachable_database_is_503_with_retry_after(
     assert response.json() == problem(
         503, "The database is unavailable; try again shortly.", "/api/v4/packages/"
     )
+
+
+TOO_LARGE = "The body is larger than 65536 bytes."
+
+
+@pytest.mark.usefixtures("package")
+async def test_a_body_over_64_kib_is_413_before_anything_else(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    big = b'{"title": "' + b"x" * 65536 + b'"}'
+
+    patch = await client.patch(
+        URL, headers={**auth, "Content-Type": "application/json"}, content=big
+    )
+    post = await client.post("/api/v4/packages/", content=big)  # no token either
+
+    assert (patch.status_code, patch.json()) == (413, problem(413, TOO_LARGE, URL))
+    assert (post.status_code, post.json()) == (
+        413,
+        problem(413, TOO_LARGE, "/api/v4/packages/"),
+    )
+    assert patch.headers["content-type"] == "application/problem+json"
+    assert (await client.get(URL)).json()["title"] == "Five"
+
+
+@pytest.mark.usefixtures("package")
+async def test_a_streamed_body_is_cut_off_at_64_kib(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"title": "'
+        for _ in range(20):
+            yield b"x" * 4096
+        yield b'"}'
+
+    response = await client.patch(
+        URL, headers={**auth, "Content-Type": "application/json"}, content=chunks()
+    )
+
+    assert "content-length" not in response.request.headers
+    assert (response.status_code, response.json()) == (
+        413,
+        problem(413, TOO_LARGE, URL),
+    )
+
+
+@pytest.mark.usefixtures("package")
+async def test_a_body_of_exactly_64_kib_is_read(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    padding = 65536 - len(b'{"title": ""}')
+    body = b'{"title": "' + b"x" * padding + b'"}'
+
+    response = await client.patch(
+        URL, headers={**auth, "Content-Type": "application/json"}, content=body
+    )
+
+    # Read whole, then refused by the schema: a title is 100 characters at most.
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["body", "title"]
+
+
+async def test_a_bug_is_a_500_problem_that_tells_nothing_of_it(
+    settings: Settings, engine: AsyncEngine
+) -> None:
+    app = create_app(settings, engine=engine)
+
+    async def broken() -> None:
+        raise RuntimeError("SELECT secret FROM internals")
+
+    app.add_api_route("/api/v4/broken/", broken)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as c,
+    ):
+        response = await c.get("/api/v4/broken/")
+
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "https://www.rfc-editor.org/rfc/rfc9110#section-15.6.1",
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": "Something went wrong on our side; it has been logged.",
+        "instance": "/api/v4/broken/",
+    }
