@@ -21,7 +21,12 @@ class ServiceRoot(BaseModel):
 service_router = APIRouter(tags=["root"])
 
 
-@service_router.get("/", response_model=ServiceRoot, summary="Find the API")
+@service_router.get(
+    "/",
+    response_model=ServiceRoot,
+    summary="Find the API",
+    response_description="The URLs of the API and its docs.",
+)
 async def get_service_root(request: Request) -> ServiceRoot:
     """Where the API and its documentation are."""
     base = str(request.base_url).rstrip("/")
@@ -43,6 +48,7 @@ ROOT_CHANGED = datetime(2026, 1, 1, tzinfo=UTC)
     "/",
     response_model=ApiRoot,
     summary="List the resources",
+    response_description="The URL of each resource.",
     responses={**NOT_MODIFIED, **problems(422)},
 )
 async def get_api_root(

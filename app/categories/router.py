@@ -21,6 +21,7 @@ router = APIRouter(prefix="/categories", tags=["categories"])
     "/",
     response_model=CategoryPage,
     summary="List categories",
+    response_description="One page of categories.",
     responses={**NOT_MODIFIED, **problems(422, 503)},
 )
 async def list_categories(
@@ -54,6 +55,7 @@ async def list_categories(
     "/{category_id}/",
     response_model=CategoryRead,
     summary="Get a category",
+    response_description="The category.",
     responses={
         **NOT_MODIFIED,
         **problems(404, 422, 503, not_found="No such category."),

@@ -29,6 +29,7 @@ async def _found(session: AsyncSession, segment: str) -> Package:
     "/{package}/fetch/",
     response_model=FetchRead,
     summary="Get a package's fetch state",
+    response_description="How the refresh stands.",
     responses={
         **NOT_MODIFIED,
         **problems(404, 422, 503, not_found="No such package."),
@@ -71,6 +72,7 @@ def _last_change(package: Package, answer: FetchRead) -> datetime | None:
     response_model=FetchRead,
     status_code=202,
     summary="Refresh a package now",
+    response_description="Queued; Location is the fetch state.",
     responses=problems(401, 404, 422, 503, not_found="No such package."),
 )
 async def request_fetch(

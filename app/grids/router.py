@@ -21,6 +21,7 @@ router = APIRouter(prefix="/grids", tags=["grids"])
     "/",
     response_model=GridPage,
     summary="List grids",
+    response_description="One page of grids.",
     responses={**NOT_MODIFIED, **problems(422, 503)},
 )
 async def list_grids(
@@ -57,6 +58,7 @@ async def list_grids(
     "/{grid}/",
     response_model=GridRead,
     summary="Get a grid",
+    response_description="The grid.",
     responses={**NOT_MODIFIED, **problems(404, 422, 503, not_found="No such grid.")},
 )
 async def get_grid(

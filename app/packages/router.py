@@ -65,6 +65,7 @@ async def _found(
     "/",
     response_model=PackagePage,
     summary="List packages",
+    response_description="One page of packages.",
     responses={**NOT_MODIFIED, **problems(422, 503)},
 )
 async def list_packages(
@@ -101,6 +102,7 @@ async def list_packages(
     "/{package}/",
     response_model=PackageRead,
     summary="Get a package",
+    response_description="The package.",
     responses={**NOT_MODIFIED, **problems(404, 422, 503, not_found=_NO_PACKAGE)},
 )
 async def get_package(
@@ -123,6 +125,7 @@ async def get_package(
     "/{package}/",
     response_model=PackageRead,
     summary="Edit a package",
+    response_description="The package as the edit left it.",
     responses=problems(401, 404, 409, 412, 413, 415, 422, 503, not_found=_NO_PACKAGE),
     openapi_extra=_MERGE_PATCH,
 )
@@ -167,6 +170,7 @@ async def update_package(
     response_model=PackageRead,
     status_code=201,
     summary="Add a package",
+    response_description="The new package; Location is its URL.",
     responses=problems(401, 409, 413, 415, 422, 503),
 )
 async def create_package(
@@ -196,6 +200,7 @@ async def create_package(
     status_code=204,
     response_class=Response,
     summary="Remove a package",
+    response_description="Removed.",
     responses=problems(401, 404, 412, 503, not_found=_NO_PACKAGE),
 )
 async def delete_package(
