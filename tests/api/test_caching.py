@@ -1,5 +1,6 @@
 """HTTP caching and safe edits: ETag, Last-Modified, 304, Cache-Control, If-Match."""
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
@@ -446,3 +447,34 @@ async def test_delete_honours_if_match(
     assert current.status_code == 204
     async with sessionmaker() as session:
         assert await repository.find_package(session, "2403") is None
+
+
+async def test_concurrent_edits_of_packages_sharing_grids_never_deadlock(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    # Each membership change bumps the grid's version, locking its row; the
+    # edits take their grids in one order, so none waits on another in a
+    # circle.
+    await make_category(sessionmaker)
+    for grid_id in (7, 8, 9):
+        await make_grid(sessionmaker, id=grid_id)
+    for package_id in (1, 2, 3, 4):
+        # Rows stored in opposite orders, so deletes meet the grids so too.
+        order = (9, 7) if package_id % 2 else (7, 9)
+        await make_package(sessionmaker, id=package_id, grid_ids=order)
+    edits = [
+        client.patch(
+            f"/api/v4/packages/{n % 4 + 1}/",
+            headers=auth,
+            json={"grids": [8, 7] if n % 2 else [7, 9, 8]},
+        )
+        for n in range(16)
+    ]
+
+    answers = await asyncio.gather(*edits)
+
+    assert [answer.status_code for answer in answers] == [200] * 16
+    grid_7 = (await client.get("/api/v4/grids/7/")).json()
+    assert len(grid_7["packages"]) == 4
