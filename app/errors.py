@@ -230,7 +230,10 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         return problem_response(
             request, 405, f'Method "{request.method}" not allowed.', headers
         )
-    return problem_response(request, exc.status_code, str(exc.detail), headers)
+    detail = str(exc.detail)
+    if exc.status_code == 400 and detail == _FASTAPI_UNREADABLE_BODY:
+        detail = UNREADABLE_BODY
+    return problem_response(request, exc.status_code, detail, headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -238,6 +241,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     errors = _clean_validation_errors(exc.errors())
     return problem_response(request, 422, _summary(errors), errors=errors)
 
+
+# What FastAPI says of a body it cannot decode at all (not UTF-8, nested
+# past the parser's depth); malformed JSON in readable text is a 422.
+_FASTAPI_UNREADABLE_BODY = "There was an error parsing the body"
+UNREADABLE_BODY = "The body cannot be read as JSON: send UTF-8 text."
 
 UNAVAILABLE = "The database is unavailable; try again shortly."
 

@@ -33,6 +33,7 @@ TAGS = [
 ]
 
 _PROBLEMS = {
+    400: "The body cannot be read as JSON text at all (not UTF-8, or nested too deep).",
     401: "No token, or an unknown one; WWW-Authenticate says how to send one.",
     404: "No such resource.",
     409: "Another package already has this slug or repository.",

@@ -126,7 +126,9 @@ async def get_package(
     response_model=PackageRead,
     summary="Edit a package",
     response_description="The package as the edit left it.",
-    responses=problems(401, 404, 409, 412, 413, 415, 422, 503, not_found=_NO_PACKAGE),
+    responses=problems(
+        400, 401, 404, 409, 412, 413, 415, 422, 503, not_found=_NO_PACKAGE
+    ),
     openapi_extra=_MERGE_PATCH,
 )
 async def update_package(
@@ -171,7 +173,7 @@ async def update_package(
     status_code=201,
     summary="Add a package",
     response_description="The new package; Location is its URL.",
-    responses=problems(401, 409, 413, 415, 422, 503),
+    responses=problems(400, 401, 409, 413, 415, 422, 503),
 )
 async def create_package(
     create: PackageCreate,

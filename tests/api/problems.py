@@ -5,6 +5,7 @@ from typing import Any
 # The type and title each status is answered with: the section of RFC 9110
 # (RFC 6585 for 429) defining it, and its reason phrase.
 KINDS = {
+    400: ("https://www.rfc-editor.org/rfc/rfc9110#section-15.5.1", "Bad Request"),
     401: ("https://www.rfc-editor.org/rfc/rfc9110#section-15.5.2", "Unauthorized"),
     404: ("https://www.rfc-editor.org/rfc/rfc9110#section-15.5.5", "Not Found"),
     405: (

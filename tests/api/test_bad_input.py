@@ -259,3 +259,21 @@ async def test_a_bug_is_a_500_problem_that_tells_nothing_of_it(
         "detail": "Something went wrong on our side; it has been logged.",
         "instance": "/api/v4/broken/",
     }
+
+
+@pytest.mark.usefixtures("package")
+@pytest.mark.parametrize(
+    "content", [b"\xff\xfe{", b'{"title": "\xff"}', b"[" * 20000 + b"]" * 20000]
+)
+async def test_a_body_that_is_not_json_text_is_400(
+    client: httpx.AsyncClient, auth: dict[str, str], content: bytes
+) -> None:
+    response = await client.patch(
+        URL, headers={**auth, "Content-Type": "application/json"}, content=content
+    )
+
+    assert (response.status_code, response.json()) == (
+        400,
+        problem(400, "The body cannot be read as JSON: send UTF-8 text.", URL),
+    )
+    assert (await client.get(URL)).json()["title"] == "Five"

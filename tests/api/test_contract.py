@@ -61,6 +61,7 @@ def cases(auth: dict[str, str]) -> list[Case]:
     item = "/api/v4/packages/{package}/"
     fetch = "/api/v4/packages/{package}/fetch/"
     bad_type = {**auth, "Content-Type": "text/plain"}
+    json_type = {**auth, "Content-Type": "application/json"}
     new = {"title": "New", "slug": "new-package", "category": 1}
     reads = [
         ("/api/v4/", "/api/v4/"),
@@ -125,6 +126,15 @@ def cases(auth: dict[str, str]) -> list[Case]:
         Case("patch", PACKAGE, item, 415, bad_type, content=b"{}"),
         Case("patch", PACKAGE, item, 422, auth, {"slug": "no spaces"}),
         Case("patch", PACKAGE, item, 413, auth, {"title": "x" * 70_000}),
+        Case("patch", PACKAGE, item, 400, json_type, content=b"\xff\xfe{"),
+        Case(
+            "post",
+            "/api/v4/packages/",
+            "/api/v4/packages/",
+            400,
+            json_type,
+            content=b'{"title": "\xff"}',
+        ),
         Case("post", f"{PACKAGE}fetch/", fetch, 202, auth),
         Case("post", f"{PACKAGE}fetch/", fetch, 401),
         Case("post", "/api/v4/packages/nope/fetch/", fetch, 404, auth),
