@@ -48,9 +48,12 @@ def _sqlite_upgrade() -> None:
                 WHERE table_name = '{table}';
             END
         """)
-    for event, row in (("INSERT", "NEW"), ("DELETE", "OLD")):
+    for name, event, row in (
+        ("grid_packages_inserted", "INSERT", "NEW"),
+        ("grid_packages_deleted", "DELETE", "OLD"),
+    ):
         op.execute(f"""
-            CREATE TRIGGER grid_packages_{event.lower()}ed AFTER {event} ON grid_packages
+            CREATE TRIGGER {name} AFTER {event} ON grid_packages
             FOR EACH ROW
             BEGIN
                 UPDATE packages SET version = version + 1, changed_at = {_SQLITE_NOW}
