@@ -183,12 +183,37 @@ Reference = Annotated[
 _NOT_NULL = ("title", "slug", "category")
 
 
+def _never_null(schema: dict[str, Any]) -> WithJsonSchema:
+    """The documented schema of a key that may be left out but is never null.
+
+    Such keys are `X | None = None` only to tell "absent" from "sent"; a
+    null is refused, so the document must not offer it.
+    """
+    return WithJsonSchema(schema)
+
+
+_STRING = {"type": "string"}
+_INTEGER = {"type": "integer"}
+_DATE_TIME = {"type": "string", "format": "date-time"}
+_REFERENCE = {
+    "anyOf": [{"type": "integer"}, {"type": "string"}],
+    "description": "A hyperlink to the resource, or its id.",
+}
+
+
 class PackageWrite(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    title: Title | None = None
-    slug: Slug | None = None
-    category: Reference | None = None
+    title: Annotated[
+        Title | None, _never_null({**_STRING, "minLength": 1, "maxLength": 100})
+    ] = None
+    slug: Annotated[
+        Slug | None,
+        _never_null(
+            {**_STRING, "minLength": 1, "maxLength": 100, "pattern": SLUG_PATTERN}
+        ),
+    ] = None
+    category: Annotated[Reference | None, _never_null(_REFERENCE)] = None
     grids: list[Reference] | None = Field(
         default=None, description="Hyperlinks or ids; replaces the package's grids."
     )
@@ -219,17 +244,21 @@ class PackageUpdate(PackageWrite):
     The read-only keys below are accepted only with their current value.
     """
 
-    id: int | None = None
-    created: datetime | None = None
-    modified: datetime | None = None
+    id: Annotated[int | None, _never_null(_INTEGER)] = None
+    created: Annotated[datetime | None, _never_null(_DATE_TIME)] = None
+    modified: Annotated[datetime | None, _never_null(_DATE_TIME)] = None
     last_fetched: datetime | None = None
     last_updated: datetime | None = None
-    repo_watchers: int | None = None
-    repo_forks: int | None = None
-    repo_description: str | None = None
-    pypi_version: str | None = None
-    commits_over_52: list[int] | None = None
-    participants: list[str] | None = None
+    repo_watchers: Annotated[int | None, _never_null(_INTEGER)] = None
+    repo_forks: Annotated[int | None, _never_null(_INTEGER)] = None
+    repo_description: Annotated[str | None, _never_null(_STRING)] = None
+    pypi_version: Annotated[str | None, _never_null(_STRING)] = None
+    commits_over_52: Annotated[
+        list[int] | None, _never_null({"type": "array", "items": _INTEGER})
+    ] = None
+    participants: Annotated[
+        list[str] | None, _never_null({"type": "array", "items": _STRING})
+    ] = None
 
 
 class PackageCreate(PackageWrite):
