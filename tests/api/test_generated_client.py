@@ -128,6 +128,7 @@ def test_a_generated_client_lists_gets_patches_and_reads_errors(
     list_packages = module(api, "api.packages.list_packages")
     get_package = module(api, "api.packages.get_package")
     update_package = module(api, "api.packages.update_package")
+    get_fetch_state = module(api, "api.fetches.get_fetch_state")
 
     with (
         api.Client(base_url=server, timeout=httpx.Timeout(10)) as anonymous,
@@ -151,6 +152,7 @@ def test_a_generated_client_lists_gets_patches_and_reads_errors(
             body=models.PackageUpdate(title="Overwrite"),
             if_match=by_id.headers["etag"],
         )
+        fetch = get_fetch_state.sync("2403", client=anonymous)
         missing = get_package.sync_detailed("no-such-package", client=anonymous)
         invalid = list_packages.sync(client=anonymous, limit=0)
 
@@ -183,6 +185,10 @@ def test_a_generated_client_lists_gets_patches_and_reads_errors(
 
     assert isinstance(stale, models.Problem)
     assert (stale.status, stale.title) == (412, "Precondition Failed")
+
+    assert isinstance(fetch, models.FetchRead)
+    assert fetch.state is models.FetchReadState.IDLE
+    assert fetch.package == f"{server}/api/v4/packages/2403/"
 
     assert missing.status_code == 404
     assert isinstance(missing.parsed, models.Problem)
