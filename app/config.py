@@ -171,6 +171,26 @@ class Settings(BaseSettings):
         default="http://localhost:8000",
         description="Scheme and host for links written outside a request (export).",
     )
+    cache_max_age: int = Field(
+        default=0,
+        ge=0,
+        description="Seconds a browser may reuse a GET answer without asking again (Cache-Control max-age); 0 means it revalidates with its ETag each time.",
+    )
+    cache_shared_max_age: int = Field(
+        default=60,
+        ge=0,
+        description="Seconds a shared cache or CDN may serve a GET answer without asking (s-maxage).",
+    )
+    cache_stale_while_revalidate: int = Field(
+        default=30,
+        ge=0,
+        description="Seconds past that a cache may serve the old answer while it revalidates in the background (0 leaves the directive out).",
+    )
+    cache_stale_if_error: int = Field(
+        default=86400,
+        ge=0,
+        description="Seconds past that a cache may serve the old answer when the service fails or is unreachable (0 leaves the directive out).",
+    )
     load_sample_data: bool = True
     log_format: str = Field(default="console", pattern="^(console|json)$")
     log_level: str = "INFO"

@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import __version__
 from app.api import root
+from app.api.body import BodySizeLimit
 from app.api.methods import API_PREFIX, ApiPathMiddleware
+from app.api.openapi import install_openapi, operation_id
 from app.api.proxy import ProxyHeadersMiddleware
 from app.categories.router import router as categories_router
 from app.config import Settings
@@ -82,9 +84,11 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         redirect_slashes=False,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_openapi(app)
 
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(root.router)
@@ -96,6 +100,7 @@ def create_app(
     app.include_router(root.service_router)
 
     # Outermost last: proxy headers first, so links and paths see the truth.
+    app.add_middleware(BodySizeLimit)
     app.add_middleware(ApiPathMiddleware, fastapi_app=app)
     app.add_middleware(
         ProxyHeadersMiddleware,

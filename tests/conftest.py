@@ -18,7 +18,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from sqlalchemy import delete, text
+from sqlalchemy import delete, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -27,6 +27,7 @@ from app.db.base import Base
 from app.db.engine import create_engine, create_sessionmaker
 from app.db.migrate import upgrade
 from app.main import create_app
+from app.models import catalogue_deletions
 
 # Nothing in the tests may reach past this machine; upstreams are stand-ins
 # on loopback. Port 9 (discard) on loopback refuses at once if ever used.
@@ -102,7 +103,10 @@ async def clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     engine: AsyncEngine = request.getfixturevalue("engine")
     async with engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
+            if table is catalogue_deletions:
+                continue  # one row per table, made by the migration
             await connection.execute(delete(table))
+        await connection.execute(update(catalogue_deletions).values(deleted_at=None))
         if connection.dialect.name == "sqlite":
             # Ids are never reused (AUTOINCREMENT); start each test afresh.
             await connection.execute(text("DELETE FROM sqlite_sequence"))

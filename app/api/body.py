@@ -3,14 +3,22 @@
 A body must say it is JSON (`application/json`, or a `+json` type such as
 `application/merge-patch+json`), else 415 names the accepted types. A JSON
 object with a key twice is refused: which value the client meant is a guess.
+A body larger than `MAX_BODY_BYTES` is a 413, refused before it is read
+whole: by its Content-Length when it has one, else as it streams in.
 """
 
 import json
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import ApiError, InvalidFields
+from app.errors import PROBLEM_JSON, ApiError, InvalidFields, instance_of, problem
+
+# A package's JSON is a few kilobytes; this leaves room and no more.
+MAX_BODY_BYTES = 64 * 1024
+_TOO_LARGE = f"The body is larger than {MAX_BODY_BYTES} bytes."
 
 ACCEPTED_TYPES = ("application/json", "application/merge-patch+json")
 
@@ -61,3 +69,44 @@ async def _check_json_body(request: Request) -> None:
 
 
 JsonBody = Annotated[None, Depends(_check_json_body)]
+
+
+class BodySizeLimit:
+    """Refuses request bodies over `MAX_BODY_BYTES` with a 413 problem."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            await self._refuse(scope, send)
+            return
+
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_BODY_BYTES:
+                # FastAPI lets an HTTPException from reading the body through
+                # to the error handlers, which render it as a problem.
+                raise HTTPException(413, _TOO_LARGE)
+            return message
+
+        await self.app(scope, counted, send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        payload = json.dumps(problem(413, _TOO_LARGE, instance_of(scope["path"])))
+        body = payload.encode()
+        headers = [
+            (b"content-type", PROBLEM_JSON.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

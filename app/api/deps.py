@@ -1,7 +1,8 @@
 """Request-scoped dependencies, as `Annotated` aliases for route signatures."""
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated
 
 import structlog
 from fastapi import Depends, Query, Request
@@ -33,10 +34,17 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
+class ResponseFormat(StrEnum):
+    """What `?format=` a response is asked in, as Django REST Framework names it."""
+
+    JSON = "json"
+    API = "api"
+
+
 def _links(
     request: Request,
     format: Annotated[
-        Literal["json", "api"] | None,
+        ResponseFormat | None,
         Query(description="Response format; kept in every link of the response."),
     ] = None,
 ) -> Links:

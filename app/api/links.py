@@ -7,12 +7,17 @@ on the request is carried into every link, as Django REST Framework does.
 
 import re
 from dataclasses import dataclass
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Request
+from pydantic import WithJsonSchema
 
 from app.api.methods import API_PREFIX
 from app.db.lookup import MAX_ID
+
+# A link as served: a plain string that the document calls a URI.
+Hyperlink = Annotated[str, WithJsonSchema({"type": "string", "format": "uri"})]
 
 _LINK_PATH = re.compile(r"/(?P<resource>[a-z]+)/(?P<id>[0-9]+)/?$")
 

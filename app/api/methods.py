@@ -14,6 +14,8 @@ from fastapi import FastAPI
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.errors import PROBLEM_JSON, NotFound, instance_of, problem
+
 API_PREFIX = "/api/v4"
 
 
@@ -97,12 +99,13 @@ class ApiPathMiddleware:
         methods = allowed_methods(self.fastapi_app, path)
         body: dict[str, object]
         if methods:
-            status, body = 200, {"methods": methods}
+            status, body, media_type = 200, {"methods": methods}, b"application/json"
         else:
-            status, body = 404, {"detail": "Not found."}
+            status, body = 404, problem(404, NotFound.detail, instance_of(path))
+            media_type = PROBLEM_JSON.encode()
         payload = json.dumps(body).encode()
         headers = [
-            (b"content-type", b"application/json"),
+            (b"content-type", media_type),
             (b"content-length", str(len(payload)).encode()),
         ]
         if methods:

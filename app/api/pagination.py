@@ -5,6 +5,8 @@ from typing import Annotated, Generic, TypeVar
 from fastapi import Query, Request
 from pydantic import BaseModel, Field
 
+from app.api.links import Hyperlink
+
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_OFFSET = 2**31 - 1
@@ -13,10 +15,12 @@ T = TypeVar("T")
 
 
 class Page(BaseModel, Generic[T]):
-    count: int = Field(description="How many items the whole list holds.")
-    next: str | None = Field(description="Absolute URL of the next page, or null.")
-    previous: str | None = Field(
-        description="Absolute URL of the previous page, or null."
+    count: int = Field(ge=0, description="How many items the whole list holds.")
+    next: Hyperlink | None = Field(
+        description="Absolute URL of the next page, or null on the last."
+    )
+    previous: Hyperlink | None = Field(
+        description="Absolute URL of the previous page, or null on the first."
     )
     results: list[T]
 

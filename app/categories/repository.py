@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.lookup import MAX_ID
@@ -18,9 +18,9 @@ async def find_category(session: AsyncSession, segment: str) -> Category | None:
 
 async def list_page(
     session: AsyncSession, limit: int, offset: int
-) -> tuple[int, Sequence[Category]]:
-    count = await session.scalar(select(func.count()).select_from(Category))
+) -> Sequence[Category]:
+    """One page, newest id first; the count comes with the table's state."""
     rows = await session.scalars(
         select(Category).order_by(Category.id.desc()).limit(limit).offset(offset)
     )
-    return count or 0, rows.all()
+    return rows.all()

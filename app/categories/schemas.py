@@ -2,16 +2,18 @@
 
 from datetime import datetime, tzinfo
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from app.api.pagination import Page
 from app.db.base import local_time
 from app.models import Category
+from app.packages.schemas import SlugText
 
 
 class CategoryRead(BaseModel):
-    id: int
+    id: int = Field(ge=1)
     title: str
-    slug: str
+    slug: SlugText
     description: str
     title_plural: str
     show_pypi: bool
@@ -30,3 +32,7 @@ class CategoryRead(BaseModel):
             created=local_time(category.created, zone),
             modified=local_time(category.modified, zone),
         )
+
+
+class CategoryPage(Page[CategoryRead]):
+    """One page of categories."""

@@ -1,9 +1,13 @@
 """Routes for a package's refresh: `/api/v4/packages/{id or slug}/fetch/`."""
 
+from datetime import datetime
+
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.caching import digest_validators, not_modified
 from app.api.deps import LinksDep, SessionDep, SettingsDep
+from app.api.openapi import NOT_MODIFIED, problems
 from app.auth.tokens import TokenDep
 from app.errors import NotFound
 from app.fetches import service
@@ -24,26 +28,54 @@ async def _found(session: AsyncSession, segment: str) -> Package:
 @router.get(
     "/{package}/fetch/",
     response_model=FetchRead,
-    responses={404: {"description": "No such package."}},
+    summary="Get a package's fetch state",
+    response_description="How the refresh stands.",
+    responses={
+        **NOT_MODIFIED,
+        **problems(404, 422, 503, not_found="No such package."),
+    },
 )
-async def get_package_fetch(
-    package: str, session: SessionDep, settings: SettingsDep, links: LinksDep
-) -> FetchRead:
+async def get_fetch_state(
+    package: str,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    links: LinksDep,
+) -> FetchRead | Response:
     """How the package's last refresh went, per source, and when the next is due."""
     row = await _found(session, package)
-    return await service.fetch_state(session, row, links, settings)
+    answer = await service.fetch_state(session, row, links, settings)
+    # Built from several tables; small enough to validate by its content.
+    validators = digest_validators(
+        (answer.model_dump_json(),), _last_change(row, answer), links, settings
+    )
+    if (unchanged := not_modified(request, response, validators, settings)) is not None:
+        return unchanged
+    return answer
+
+
+def _last_change(package: Package, answer: FetchRead) -> datetime | None:
+    moments = [
+        package.changed_at,
+        answer.requested_at,
+        answer.started_at,
+        answer.finished_at,
+        *(source.last_attempt_at for source in answer.sources),
+    ]
+    known = [moment for moment in moments if moment is not None]
+    return max(known) if known else None
 
 
 @router.post(
     "/{package}/fetch/",
     response_model=FetchRead,
     status_code=202,
-    responses={
-        401: {"description": "No token, or an unknown one."},
-        404: {"description": "No such package."},
-    },
+    summary="Refresh a package now",
+    response_description="Queued; Location is the fetch state.",
+    responses=problems(401, 404, 422, 503, not_found="No such package."),
 )
-async def request_package_fetch(
+async def request_fetch(
     package: str,
     request: Request,
     response: Response,

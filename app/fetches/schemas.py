@@ -5,19 +5,33 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from app.api.links import Hyperlink
+
 RefreshState = Literal["idle", "queued", "running", "done", "failed"]
 Source = Literal["repo", "pypi"]
+Upstream = Literal["github", "gitlab", "bitbucket", "codeberg", "gitea", "pypi"]
+SourceStatus = Literal[
+    "never",
+    "ok",
+    "pending",
+    "failed",
+    "not_found",
+    "gone",
+    "blocked",
+    "rate_limited",
+    "unsupported",
+]
 
 
 class SourceFetchRead(BaseModel):
     source: Source = Field(
         description="`repo` for the repository's forge, `pypi` for PyPI."
     )
-    upstream: str | None = Field(
+    upstream: Upstream | None = Field(
         description="Which service answers for this source (github, gitlab, pypi, ...); null for a repository host that is not supported."
     )
     url: str = Field(description="The package's URL this source is read from.")
-    status: str = Field(
+    status: SourceStatus = Field(
         description="never, ok, pending (statistics still computing), failed, not_found, gone, blocked, rate_limited or unsupported."
     )
     ok: bool | None = Field(
@@ -26,7 +40,7 @@ class SourceFetchRead(BaseModel):
     last_attempt_at: datetime | None
     last_success_at: datetime | None
     last_error: str | None = Field(description="What went wrong last, without secrets.")
-    error_count: int = Field(description="Failures in a row.")
+    error_count: int = Field(ge=0, description="Failures in a row.")
     next_try_at: datetime | None = Field(
         description="When this source is asked next; null means at the next round."
     )
@@ -36,7 +50,7 @@ class SourceFetchRead(BaseModel):
 
 
 class FetchRead(BaseModel):
-    package: str = Field(description="Hyperlink to the package.")
+    package: Hyperlink = Field(description="Hyperlink to the package.")
     state: RefreshState = Field(
         description="queued (asked for), running, done or failed (the last run), or idle before any run."
     )

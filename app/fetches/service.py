@@ -13,7 +13,14 @@ from app.fetcher import leases
 from app.fetcher.bookkeeping import settings_secrets
 from app.fetcher.errors import clean_error_text
 from app.fetcher.forges import fetched_hosts
-from app.fetches.schemas import FetchRead, RefreshState, Source, SourceFetchRead
+from app.fetches.schemas import (
+    FetchRead,
+    RefreshState,
+    Source,
+    SourceFetchRead,
+    SourceStatus,
+    Upstream,
+)
 from app.models import FetchState, Package
 from app.packages.repo_url import parse_repo_url
 
@@ -36,7 +43,7 @@ def _source(
     settings: Settings,
     zone: tzinfo,
 ) -> SourceFetchRead:
-    upstream: str | None
+    upstream: Upstream | None
     if source == "repo":
         ref = parse_repo_url(package.repo_url, fetched_hosts(settings))
         upstream, url = (ref.forge if ref else None), package.repo_url
@@ -50,7 +57,9 @@ def _source(
             package.last_fetched is None
             or package.last_exception_at > package.last_fetched
         )
-        status = "never" if package.last_fetched is None and not failed else "ok"
+        status: SourceStatus = (
+            "never" if package.last_fetched is None and not failed else "ok"
+        )
         if failed:
             status = "failed"
         if upstream is None:
@@ -78,7 +87,9 @@ def _source(
         source=source,
         upstream=upstream,
         url=url,
-        status=state.status if upstream is not None else "unsupported",
+        status=cast(SourceStatus, state.status)
+        if upstream is not None
+        else "unsupported",
         ok=None if state.status == "never" else ok,
         last_attempt_at=local_time(state.last_attempt_at, zone),
         last_success_at=local_time(state.last_success_at, zone),

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.lookup import id_or_slug
@@ -16,14 +16,12 @@ async def find_grid(session: AsyncSession, segment: str) -> Grid | None:
     return await session.scalar(select(Grid).where(clause))
 
 
-async def list_page(
-    session: AsyncSession, limit: int, offset: int
-) -> tuple[int, Sequence[Grid]]:
-    count = await session.scalar(select(func.count()).select_from(Grid))
+async def list_page(session: AsyncSession, limit: int, offset: int) -> Sequence[Grid]:
+    """One page, newest id first; the count comes with the table's state."""
     rows = await session.scalars(
         select(Grid).order_by(Grid.id.desc()).limit(limit).offset(offset)
     )
-    return count or 0, rows.all()
+    return rows.all()
 
 
 async def package_ids_by_grid(

@@ -4,18 +4,20 @@ from datetime import datetime, tzinfo
 
 from pydantic import BaseModel, Field
 
-from app.api.links import Links
+from app.api.links import Hyperlink, Links
+from app.api.pagination import Page
 from app.db.base import local_time
 from app.models import Grid
+from app.packages.schemas import SlugText
 
 
 class GridRead(BaseModel):
-    id: int
+    id: int = Field(ge=1)
     title: str
-    slug: str
+    slug: SlugText
     description: str
     is_locked: bool
-    packages: list[str] = Field(description="Hyperlinks to the grid's packages.")
+    packages: list[Hyperlink] = Field(description="Hyperlinks to the grid's packages.")
     header: bool
     created: datetime
     modified: datetime
@@ -35,3 +37,7 @@ class GridRead(BaseModel):
             created=local_time(grid.created, zone),
             modified=local_time(grid.modified, zone),
         )
+
+
+class GridPage(Page[GridRead]):
+    """One page of grids."""

@@ -1,6 +1,12 @@
 """The ORM tables. Relationships never load lazily: queries say what they load."""
 
-from app.models.catalog import Category, Grid, Package, grid_packages
+from app.models.catalog import (
+    Category,
+    Grid,
+    Package,
+    catalogue_deletions,
+    grid_packages,
+)
 from app.models.refresh import SOURCES, FetchState, PackageRefresh
 from app.models.token import ApiToken
 
@@ -12,5 +18,6 @@ __all__ = [
     "Grid",
     "Package",
     "PackageRefresh",
+    "catalogue_deletions",
     "grid_packages",
 ]

@@ -19,6 +19,13 @@ from app.db.base import NEVER_REUSED_IDS, Base, JSONValue, UTCDateTime, utcnow
 class Timestamped:
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     modified: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Kept by database triggers (migration 0004) on every change of the row,
+    # whoever writes it: what ETag and Last-Modified are made of. `modified`
+    # is the catalogue's own field and moves only on edits.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    changed_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, nullable=True, index=True
+    )
 
 
 class Category(Timestamped, Base):
@@ -31,6 +38,16 @@ class Category(Timestamped, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     title_plural: Mapped[str] = mapped_column(String(100), default="")
     show_pypi: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+# When a row of each table was last deleted (kept by triggers), so that a
+# list's Last-Modified moves when one of its rows goes.
+catalogue_deletions = Table(
+    "catalogue_deletions",
+    Base.metadata,
+    Column("table_name", String(50), primary_key=True),
+    Column("deleted_at", UTCDateTime),
+)
 
 
 grid_packages = Table(

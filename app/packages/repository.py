@@ -3,11 +3,11 @@
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.lookup import id_or_slug
-from app.models import Package, grid_packages
+from app.models import Grid, Package, grid_packages
 
 
 async def find_package(
@@ -29,13 +29,12 @@ async def get_by_id(session: AsyncSession, package_id: int) -> Package | None:
 
 async def list_page(
     session: AsyncSession, limit: int, offset: int
-) -> tuple[int, Sequence[Package]]:
-    """The total count and one page of packages, newest id first."""
-    count = await session.scalar(select(func.count()).select_from(Package))
+) -> Sequence[Package]:
+    """One page, newest id first; the count comes with the table's state."""
     rows = await session.scalars(
         select(Package).order_by(Package.id.desc()).limit(limit).offset(offset)
     )
-    return count or 0, rows.all()
+    return rows.all()
 
 
 async def grid_ids_by_package(
@@ -75,9 +74,30 @@ async def update_columns(
     )
 
 
+async def _lock_member_grids(
+    session: AsyncSession, package_id: int, more: Iterable[int] = ()
+) -> None:
+    """Lock the package's grids (and `more`) in id order, until commit.
+
+    A change of members bumps each grid's version (a trigger), which locks
+    its row; two edits taking their grids in different orders would
+    deadlock, so each takes them in one order first.
+    """
+    current = select(grid_packages.c.grid_id).where(
+        grid_packages.c.package_id == package_id
+    )
+    ids = set(await session.scalars(current)) | set(more)
+    if ids:
+        await session.execute(
+            select(Grid.id).where(Grid.id.in_(ids)).order_by(Grid.id).with_for_update()
+        )
+
+
 async def replace_grids(
     session: AsyncSession, package_id: int, grid_ids: Iterable[int]
 ) -> None:
+    grid_ids = list(grid_ids)
+    await _lock_member_grids(session, package_id, grid_ids)
     await session.execute(
         delete(grid_packages).where(grid_packages.c.package_id == package_id)
     )
@@ -93,4 +113,5 @@ async def add(session: AsyncSession, package: Package) -> Package:
 
 
 async def remove(session: AsyncSession, package_id: int) -> None:
+    await _lock_member_grids(session, package_id)
     await session.execute(delete(Package).where(Package.id == package_id))

@@ -1,31 +1,39 @@
 """Package routes: read the catalogue, and edit it with a token."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.body import JsonBody
+from app.api.caching import (
+    check_preconditions,
+    digest_validators,
+    item_validators,
+    not_modified,
+    validator_headers,
+)
 from app.api.deps import LinksDep, SessionDep, SettingsDep
 from app.api.links import Links
-from app.api.pagination import Page, Paging
+from app.api.openapi import NOT_MODIFIED, problems
+from app.api.pagination import Paging
 from app.auth.tokens import TokenDep
 from app.config import Settings
+from app.db.queries import table_state
 from app.errors import NotFound
 from app.fetcher.forges import fetched_hosts
 from app.models import Package
 from app.packages import repository, service
-from app.packages.schemas import PackageCreate, PackageRead, PackageUpdate
+from app.packages.schemas import (
+    PackageCreate,
+    PackagePage,
+    PackageRead,
+    PackageUpdate,
+)
 
 router = APIRouter(prefix="/packages", tags=["packages"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No token, or an unknown one."},
-    404: {"description": "No such package."},
-    409: {"description": "The slug or repository is already used by another package."},
-    415: {"description": "The body is not sent as JSON."},
-    422: {"description": "A field is invalid, unknown, or read-only with a new value."},
-}
+_NO_PACKAGE = "No such package."
 _MERGE_PATCH = {
     "requestBody": {
         "content": {
@@ -53,19 +61,34 @@ async def _found(
     return package
 
 
-@router.get("/", response_model=Page[PackageRead])
+@router.get(
+    "/",
+    response_model=PackagePage,
+    summary="List packages",
+    response_description="One page of packages.",
+    responses={**NOT_MODIFIED, **problems(422, 503)},
+)
 async def list_packages(
     request: Request,
+    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     paging: Annotated[Paging, Depends()],
     links: LinksDep,
-) -> Page[PackageRead]:
+) -> PackagePage | Response:
     """List packages, newest first."""
-    count, rows = await repository.list_page(session, paging.limit, paging.offset)
+    state = await table_state(session, Package)
+    validators = digest_validators(
+        ("packages", state, request.url.query), state.last_modified, links, settings
+    )
+    if (unchanged := not_modified(request, response, validators, settings)) is not None:
+        return unchanged
+
+    count = state.count
+    rows = await repository.list_page(session, paging.limit, paging.offset)
     grids = await repository.grid_ids_by_package(session, [row.id for row in rows])
     next_url, previous_url = paging.links(request, count)
-    return Page[PackageRead](
+    return PackagePage(
         count=count,
         next=next_url,
         previous=previous_url,
@@ -75,23 +98,44 @@ async def list_packages(
     )
 
 
-@router.get("/{package}/", response_model=PackageRead, responses={404: _ERRORS[404]})
+@router.get(
+    "/{package}/",
+    response_model=PackageRead,
+    summary="Get a package",
+    response_description="The package.",
+    responses={**NOT_MODIFIED, **problems(404, 422, 503, not_found=_NO_PACKAGE)},
+)
 async def get_package(
-    package: str, session: SessionDep, settings: SettingsDep, links: LinksDep
-) -> PackageRead:
+    package: str,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    links: LinksDep,
+) -> PackageRead | Response:
     """Get one package by id (all digits) or slug."""
-    return await _read(session, await _found(session, package), links, settings)
+    row = await _found(session, package)
+    validators = item_validators(row.version, row.changed_at, links, settings)
+    if (unchanged := not_modified(request, response, validators, settings)) is not None:
+        return unchanged
+    return await _read(session, row, links, settings)
 
 
 @router.patch(
     "/{package}/",
     response_model=PackageRead,
-    responses=_ERRORS,
+    summary="Edit a package",
+    response_description="The package as the edit left it.",
+    responses=problems(
+        400, 401, 404, 409, 412, 413, 415, 422, 503, not_found=_NO_PACKAGE
+    ),
     openapi_extra=_MERGE_PATCH,
 )
 async def update_package(
     package: str,
     patch: PackageUpdate,
+    request: Request,
+    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     links: LinksDep,
@@ -108,12 +152,18 @@ async def update_package(
     # later edit finds nothing. The answer is read inside the same
     # transaction, so it is the state this edit committed.
     row = await _found(session, package, for_update=True)
+    check_preconditions(
+        request, item_validators(row.version, row.changed_at, links, settings)
+    )
     grids = await repository.grid_ids_by_package(session, [row.id])
     hosts = fetched_hosts(settings)
     if await service.update_package(session, row, patch, grids[row.id], hosts):
         row = await repository.get_by_id(session, row.id) or row
     answer = await _read(session, row, links, settings)
     await session.commit()
+    response.headers.update(
+        validator_headers(item_validators(row.version, row.changed_at, links, settings))
+    )
     return answer
 
 
@@ -121,7 +171,9 @@ async def update_package(
     "/",
     response_model=PackageRead,
     status_code=201,
-    responses={k: v for k, v in _ERRORS.items() if k != 404},
+    summary="Add a package",
+    response_description="The new package; Location is its URL.",
+    responses=problems(400, 401, 409, 413, 415, 422, 503),
 )
 async def create_package(
     create: PackageCreate,
@@ -139,6 +191,9 @@ async def create_package(
     answer = await _read(session, row, links, settings)
     await session.commit()
     response.headers["Location"] = links.package(row.id)
+    response.headers.update(
+        validator_headers(item_validators(row.version, row.changed_at, links, settings))
+    )
     return answer
 
 
@@ -146,13 +201,23 @@ async def create_package(
     "/{package}/",
     status_code=204,
     response_class=Response,
-    responses={401: _ERRORS[401], 404: _ERRORS[404]},
+    summary="Remove a package",
+    response_description="Removed.",
+    responses=problems(401, 404, 412, 503, not_found=_NO_PACKAGE),
 )
 async def delete_package(
-    package: str, session: SessionDep, _token: TokenDep
+    package: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    _token: TokenDep,
 ) -> Response:
     """Remove a package from the catalogue."""
     row = await _found(session, package, for_update=True)
+    links = Links.from_request(request)
+    check_preconditions(
+        request, item_validators(row.version, row.changed_at, links, settings)
+    )
     await repository.remove(session, row.id)
     await session.commit()
     return Response(status_code=204)

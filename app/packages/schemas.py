@@ -18,10 +18,12 @@ from pydantic import (
     Field,
     StrictInt,
     StrictStr,
+    WithJsonSchema,
     field_validator,
 )
 
-from app.api.links import Links
+from app.api.links import Hyperlink, Links
+from app.api.pagination import Page
 from app.db.base import local_time
 from app.fetcher.pypi import pypi_name
 from app.models import Package
@@ -45,27 +47,43 @@ READ_ONLY_FIELDS = (
 )
 
 
+SlugText = Annotated[
+    str,
+    WithJsonSchema({"type": "string", "pattern": SLUG_PATTERN, "maxLength": 100}),
+]
+
+
 class PackageRead(BaseModel):
-    category: str = Field(description="Hyperlink to the package's category.")
-    grids: list[str] = Field(description="Hyperlinks to the grids the package is in.")
-    id: int
+    category: Hyperlink = Field(description="Hyperlink to the package's category.")
+    grids: list[Hyperlink] = Field(
+        description="Hyperlinks to the grids the package is in."
+    )
+    id: int = Field(ge=1)
     title: str
-    slug: str
+    slug: SlugText = Field(
+        description="Letters, digits, '-' and '_'; never all digits."
+    )
     last_updated: datetime | None = Field(
         description="When the repository last had a commit; null until fetched."
     )
     last_fetched: datetime | None = Field(
         description="When the stats were last fetched; null until then."
     )
-    repo_url: str
-    pypi_version: str
+    repo_url: str = Field(
+        description="The repository's web address as entered, or an empty string."
+    )
+    pypi_version: str = Field(
+        description="The latest release on PyPI, or an empty string until fetched."
+    )
     created: datetime
-    modified: datetime
-    repo_forks: int
+    modified: datetime = Field(description="When the package was last edited.")
+    repo_forks: int = Field(ge=0)
     repo_description: str
-    pypi_url: str
-    documentation_url: str
-    repo_watchers: int = Field(description="The repository's star count.")
+    pypi_url: str = Field(
+        description="The PyPI project as a URL or a bare name, or an empty string."
+    )
+    documentation_url: str = Field(description="An http(s) URL, or an empty string.")
+    repo_watchers: int = Field(ge=0, description="The repository's star count.")
     commits_over_52: list[int] = Field(
         description="Commits in each of the last 52 weeks, oldest first; [] until fetched."
     )
@@ -165,12 +183,37 @@ Reference = Annotated[
 _NOT_NULL = ("title", "slug", "category")
 
 
+def _never_null(schema: dict[str, Any]) -> WithJsonSchema:
+    """The documented schema of a key that may be left out but is never null.
+
+    Such keys are `X | None = None` only to tell "absent" from "sent"; a
+    null is refused, so the document must not offer it.
+    """
+    return WithJsonSchema(schema)
+
+
+_STRING = {"type": "string"}
+_INTEGER = {"type": "integer"}
+_DATE_TIME = {"type": "string", "format": "date-time"}
+_REFERENCE = {
+    "anyOf": [{"type": "integer"}, {"type": "string"}],
+    "description": "A hyperlink to the resource, or its id.",
+}
+
+
 class PackageWrite(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    title: Title | None = None
-    slug: Slug | None = None
-    category: Reference | None = None
+    title: Annotated[
+        Title | None, _never_null({**_STRING, "minLength": 1, "maxLength": 100})
+    ] = None
+    slug: Annotated[
+        Slug | None,
+        _never_null(
+            {**_STRING, "minLength": 1, "maxLength": 100, "pattern": SLUG_PATTERN}
+        ),
+    ] = None
+    category: Annotated[Reference | None, _never_null(_REFERENCE)] = None
     grids: list[Reference] | None = Field(
         default=None, description="Hyperlinks or ids; replaces the package's grids."
     )
@@ -201,20 +244,28 @@ class PackageUpdate(PackageWrite):
     The read-only keys below are accepted only with their current value.
     """
 
-    id: int | None = None
-    created: datetime | None = None
-    modified: datetime | None = None
+    id: Annotated[int | None, _never_null(_INTEGER)] = None
+    created: Annotated[datetime | None, _never_null(_DATE_TIME)] = None
+    modified: Annotated[datetime | None, _never_null(_DATE_TIME)] = None
     last_fetched: datetime | None = None
     last_updated: datetime | None = None
-    repo_watchers: int | None = None
-    repo_forks: int | None = None
-    repo_description: str | None = None
-    pypi_version: str | None = None
-    commits_over_52: list[int] | None = None
-    participants: list[str] | None = None
+    repo_watchers: Annotated[int | None, _never_null(_INTEGER)] = None
+    repo_forks: Annotated[int | None, _never_null(_INTEGER)] = None
+    repo_description: Annotated[str | None, _never_null(_STRING)] = None
+    pypi_version: Annotated[str | None, _never_null(_STRING)] = None
+    commits_over_52: Annotated[
+        list[int] | None, _never_null({"type": "array", "items": _INTEGER})
+    ] = None
+    participants: Annotated[
+        list[str] | None, _never_null({"type": "array", "items": _STRING})
+    ] = None
 
 
 class PackageCreate(PackageWrite):
     title: Title
     slug: Slug
     category: Reference
+
+
+class PackagePage(Page[PackageRead]):
+    """One page of packages."""

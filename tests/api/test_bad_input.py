@@ -10,17 +10,18 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.main import create_app
+from tests.api.problems import invalid, not_found, problem
 from tests.factories import make_category, make_grid, make_package
 
 URL = "/api/v4/packages/5/"
-NOT_JSON = {
-    "detail": "Send the body as JSON, with Content-Type application/json or "
+NOT_JSON = (
+    "Send the body as JSON, with Content-Type application/json or "
     "application/merge-patch+json."
-}
+)
 
 
 @pytest.fixture
@@ -55,8 +56,12 @@ async def test_a_body_not_sent_as_json_is_415(
         content=b'{"title": "x", "slug": "x", "category": 1}',
     )
 
-    assert (patch.status_code, patch.json()) == (415, NOT_JSON)
-    assert (post.status_code, post.json()) == (415, NOT_JSON)
+    assert (patch.status_code, patch.json()) == (415, problem(415, NOT_JSON, URL))
+    assert (post.status_code, post.json()) == (
+        415,
+        problem(415, NOT_JSON, "/api/v4/packages/"),
+    )
+    assert patch.headers["content-type"] == "application/problem+json"
     assert (await client.get(URL)).json()["title"] == "Five"
 
 
@@ -71,15 +76,17 @@ async def test_a_key_sent_twice_is_refused(
     )
 
     assert response.status_code == 422
-    assert response.json() == {
-        "detail": [
+    assert response.json() == invalid(
+        URL,
+        "Invalid input: body.title.",
+        [
             {
                 "loc": ["body", "title"],
                 "msg": "key appears twice",
                 "type": "duplicate_key",
             }
-        ]
-    }
+        ],
+    )
     assert (await client.get(URL)).json()["title"] == "Five"
 
 
@@ -98,7 +105,7 @@ async def test_a_nul_in_a_path_is_not_found(
 ) -> None:
     response = await client.get(path)
 
-    assert (response.status_code, response.json()) == (404, {"detail": "Not found."})
+    assert (response.status_code, response.json()) == (404, not_found(path))
 
 
 @pytest.mark.usefixtures("package")
@@ -161,6 +168,112 @@ async def test_an_unreachable_database_is_503_with_retry_after(
 
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == problem(
+        503, "The database is unavailable; try again shortly.", "/api/v4/packages/"
+    )
+
+
+TOO_LARGE = "The body is larger than 65536 bytes."
+
+
+@pytest.mark.usefixtures("package")
+async def test_a_body_over_64_kib_is_413_before_anything_else(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    big = b'{"title": "' + b"x" * 65536 + b'"}'
+
+    patch = await client.patch(
+        URL, headers={**auth, "Content-Type": "application/json"}, content=big
+    )
+    post = await client.post("/api/v4/packages/", content=big)  # no token either
+
+    assert (patch.status_code, patch.json()) == (413, problem(413, TOO_LARGE, URL))
+    assert (post.status_code, post.json()) == (
+        413,
+        problem(413, TOO_LARGE, "/api/v4/packages/"),
+    )
+    assert patch.headers["content-type"] == "application/problem+json"
+    assert (await client.get(URL)).json()["title"] == "Five"
+
+
+@pytest.mark.usefixtures("package")
+async def test_a_streamed_body_is_cut_off_at_64_kib(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"title": "'
+        for _ in range(20):
+            yield b"x" * 4096
+        yield b'"}'
+
+    response = await client.patch(
+        URL, headers={**auth, "Content-Type": "application/json"}, content=chunks()
+    )
+
+    assert "content-length" not in response.request.headers
+    assert (response.status_code, response.json()) == (
+        413,
+        problem(413, TOO_LARGE, URL),
+    )
+
+
+@pytest.mark.usefixtures("package")
+async def test_a_body_of_exactly_64_kib_is_read(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    padding = 65536 - len(b'{"title": ""}')
+    body = b'{"title": "' + b"x" * padding + b'"}'
+
+    response = await client.patch(
+        URL, headers={**auth, "Content-Type": "application/json"}, content=body
+    )
+
+    # Read whole, then refused by the schema: a title is 100 characters at most.
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["body", "title"]
+
+
+async def test_a_bug_is_a_500_problem_that_tells_nothing_of_it(
+    settings: Settings, engine: AsyncEngine
+) -> None:
+    app = create_app(settings, engine=engine)
+
+    async def broken() -> None:
+        raise RuntimeError("SELECT secret FROM internals")
+
+    app.add_api_route("/api/v4/broken/", broken)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as c,
+    ):
+        response = await c.get("/api/v4/broken/")
+
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
     assert response.json() == {
-        "detail": "The database is unavailable; try again shortly."
+        "type": "https://www.rfc-editor.org/rfc/rfc9110#section-15.6.1",
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": "Something went wrong on our side; it has been logged.",
+        "instance": "/api/v4/broken/",
     }
+
+
+@pytest.mark.usefixtures("package")
+@pytest.mark.parametrize(
+    "content", [b"\xff\xfe{", b'{"title": "\xff"}', b"[" * 20000 + b"]" * 20000]
+)
+async def test_a_body_that_is_not_json_text_is_400(
+    client: httpx.AsyncClient, auth: dict[str, str], content: bytes
+) -> None:
+    response = await client.patch(
+        URL, headers={**auth, "Content-Type": "application/json"}, content=content
+    )
+
+    assert (response.status_code, response.json()) == (
+        400,
+        problem(400, "The body cannot be read as JSON: send UTF-8 text.", URL),
+    )
+    assert (await client.get(URL)).json()["title"] == "Five"

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -9,9 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.api.bodies import category_body, grid_body
 from tests.api.conftest import ClientFactory, Statements
+from tests.api.problems import not_found
 from tests.factories import make_category, make_grid, make_package
-
-NOT_FOUND = {"detail": "Not found."}
 
 
 @pytest.fixture
@@ -136,7 +136,7 @@ async def test_an_unknown_category_is_404(
     response = await client.get(f"/api/v4/categories/{segment}/")
 
     assert response.status_code == 404
-    assert response.json() == NOT_FOUND
+    assert response.json() == not_found(quote(f"/api/v4/categories/{segment}/"))
 
 
 @pytest.mark.usefixtures("catalogue")
@@ -237,7 +237,7 @@ async def test_an_unknown_grid_is_404(client: httpx.AsyncClient, segment: str) -
     response = await client.get(f"/api/v4/grids/{segment}/")
 
     assert response.status_code == 404
-    assert response.json() == NOT_FOUND
+    assert response.json() == not_found(quote(f"/api/v4/grids/{segment}/"))
 
 
 async def test_empty_lists(client: httpx.AsyncClient) -> None:

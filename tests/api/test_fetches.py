@@ -9,6 +9,7 @@ from app.config import Settings
 from app.fetcher.client import create_http_client
 from app.fetcher.refresh import refresh_due
 from tests.api.conftest import ClientFactory
+from tests.api.problems import not_found
 from tests.factories import make_category, make_fetch_state, make_package
 
 FETCH = "/api/v4/packages/7/fetch/"
@@ -127,11 +128,14 @@ async def test_a_refresh_is_queued_once_and_then_runs(
 async def test_an_unknown_package_has_no_fetch_state(
     client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
-    assert (await client.get("/api/v4/packages/404/fetch/")).json() == {
-        "detail": "Not found."
-    }
+    assert (await client.get("/api/v4/packages/404/fetch/")).json() == not_found(
+        "/api/v4/packages/404/fetch/"
+    )
     response = await client.post("/api/v4/packages/nope/fetch/", headers=auth)
-    assert (response.status_code, response.json()) == (404, {"detail": "Not found."})
+    assert (response.status_code, response.json()) == (
+        404,
+        not_found("/api/v4/packages/nope/fetch/"),
+    )
 
 
 async def test_a_stored_error_is_shown_without_any_configured_secret(

@@ -1,6 +1,7 @@
 """Reading packages: the v4 resource, lookups by id or slug, paging, SQL budget."""
 
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -10,9 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.models import Package, grid_packages
 from tests.api.bodies import PACKAGE_KEYS, package_body
 from tests.api.conftest import ClientFactory, Statements
+from tests.api.problems import invalid, not_found
 from tests.factories import EPOCH, make_category, make_grid, make_package
-
-NOT_FOUND = {"detail": "Not found."}
 
 
 async def make_packages(
@@ -143,7 +143,7 @@ async def test_an_unknown_package_is_404(
     response = await client.get(f"/api/v4/packages/{segment}/")
 
     assert response.status_code == 404
-    assert response.json() == NOT_FOUND
+    assert response.json() == not_found(quote(f"/api/v4/packages/{segment}/"))
 
 
 @pytest.mark.usefixtures("stored")
@@ -166,15 +166,17 @@ async def test_an_unknown_format_is_refused(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v4/packages/?format=xml")
 
     assert response.status_code == 422
-    assert response.json() == {
-        "detail": [
+    assert response.json() == invalid(
+        "/api/v4/packages/",
+        "Invalid input: query.format.",
+        [
             {
                 "loc": ["query", "format"],
                 "msg": "Input should be 'json' or 'api'",
-                "type": "literal_error",
+                "type": "enum",
             }
-        ]
-    }
+        ],
+    )
 
 
 @pytest.mark.usefixtures("stored")
@@ -353,10 +355,17 @@ async def test_a_bad_limit_or_offset_is_422_naming_it(
         for resource in ("packages", "categories", "grids")
     ]
 
-    expected = {
-        "detail": [{"loc": ["query", field], "msg": error[1], "type": error[0]}]
-    }
-    assert [(r.status_code, r.json()) for r in answers] == [(422, expected)] * 3
+    assert [(r.status_code, r.json()) for r in answers] == [
+        (
+            422,
+            invalid(
+                f"/api/v4/{resource}/",
+                f"Invalid input: query.{field}.",
+                [{"loc": ["query", field], "msg": error[1], "type": error[0]}],
+            ),
+        )
+        for resource in ("packages", "categories", "grids")
+    ]
 
 
 @pytest.mark.parametrize("limit", [1, 20, 100])

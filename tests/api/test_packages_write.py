@@ -9,6 +9,7 @@ import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -22,14 +23,14 @@ from app.models import Package
 from app.packages import repository
 from tests.api.bodies import package_body
 from tests.api.conftest import ClientFactory, Statements
+from tests.api.problems import invalid, not_found, problem
 from tests.factories import EPOCH, make_category, make_grid, make_package
 
 URL = "/api/v4/packages/2403/"
-NOT_FOUND = {"detail": "Not found."}
-NO_CREDENTIALS = {
-    "detail": "Authentication credentials were not provided: send 'Authorization: Bearer <token>'."
-}
-INVALID_TOKEN = {"detail": "Invalid token."}
+OTHER_URL = "/api/v4/packages/2404/"
+NEW_URL = "/api/v4/packages/"
+NO_CREDENTIALS = "Authentication credentials were not provided: send 'Authorization: Bearer <token>'."
+INVALID_TOKEN = "Invalid token."
 CHALLENGE = 'Bearer realm="packages-api"'
 
 
@@ -89,12 +90,12 @@ def bumped(body: dict[str, Any]) -> str:
     return str(body["modified"])
 
 
-def field_errors(*fields: str, msg: str, kind: str) -> dict[str, Any]:
-    return {
-        "detail": [
-            {"loc": ["body", field], "msg": msg, "type": kind} for field in fields
-        ]
-    }
+def field_errors(*fields: str, msg: str, kind: str, at: str = URL) -> dict[str, Any]:
+    return invalid(
+        at,
+        f"Invalid input: {', '.join(f'body.{field}' for field in fields)}.",
+        [{"loc": ["body", field], "msg": msg, "type": kind} for field in fields],
+    )
 
 
 # -- merge patch semantics (case 017) ---------------------------------------
@@ -327,7 +328,8 @@ async def test_a_body_that_is_not_an_object_is_422(
     )
 
     assert response.status_code == 422
-    assert [(e["loc"], e["type"]) for e in response.json()["detail"]] == [
+    assert response.json()["detail"] == "Invalid input: body."
+    assert [(e["loc"], e["type"]) for e in response.json()["errors"]] == [
         (["body"], kind)
     ]
     assert (await client.get(URL)).json() == EXAMPLE
@@ -347,7 +349,10 @@ async def test_a_new_slug_moves_the_package(
     body = response.json()
     assert body == {**EXAMPLE, "slug": "renamed-package", "modified": bumped(body)}
     assert by_new_slug.json() == body
-    assert (by_old_slug.status_code, by_old_slug.json()) == (404, NOT_FOUND)
+    assert (by_old_slug.status_code, by_old_slug.json()) == (
+        404,
+        not_found("/api/v4/packages/example-package/"),
+    )
 
 
 @pytest.mark.usefixtures("example")
@@ -603,7 +608,9 @@ async def test_a_reference_to_nothing_is_422(
     response = await client.patch(URL, headers=auth, json=patch)
 
     assert response.status_code == 422
-    assert response.json() == {"detail": [error]}
+    assert response.json() == invalid(
+        URL, f"Invalid input: {'.'.join(map(str, error['loc']))}.", [error]
+    )
     assert (await client.get(URL)).json() == EXAMPLE
 
 
@@ -614,9 +621,9 @@ async def test_a_slug_used_by_another_package_is_409(
     response = await client.patch(URL, headers=auth, json={"slug": "other-package"})
 
     assert response.status_code == 409
-    assert response.json() == {
-        "detail": "slug 'other-package' is already used by package 2404"
-    }
+    assert response.json() == problem(
+        409, "slug 'other-package' is already used by package 2404", URL
+    )
     assert (await client.get(URL)).json() == EXAMPLE
 
 
@@ -653,9 +660,9 @@ async def test_a_repository_used_by_another_package_is_409(
     assert claimed.status_code == 200
     assert claimed.json()["repo_url"] == first
     assert response.status_code == 409
-    assert response.json() == {
-        "detail": f"repository {second!r} is already used by package 2403"
-    }
+    assert response.json() == problem(
+        409, f"repository {second!r} is already used by package 2403", OTHER_URL
+    )
     assert other.json()["repo_url"] == ""
 
 
@@ -851,7 +858,7 @@ async def test_a_write_without_a_valid_token_is_401(
     client: httpx.AsyncClient,
     sessionmaker: async_sessionmaker[AsyncSession],
     authorization: str | None,
-    detail: dict[str, str],
+    detail: str,
     challenge: str,
 ) -> None:
     headers = {"Authorization": authorization} if authorization else {}
@@ -864,7 +871,10 @@ async def test_a_write_without_a_valid_token_is_401(
 
     assert [
         (r.status_code, r.json(), r.headers["www-authenticate"]) for r in answers
-    ] == [(401, detail, challenge)] * len(WRITES)
+    ] == [
+        (401, problem(401, detail, quote(path.rstrip("/") + "/")), challenge)
+        for _, path, _ in WRITES
+    ]
     assert (await client.get(URL)).json() == EXAMPLE
     async with sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Package)) == 2
@@ -879,7 +889,7 @@ async def test_a_token_is_checked_against_its_digest(
     )
 
     assert response.status_code == 401
-    assert response.json() == INVALID_TOKEN
+    assert response.json() == problem(401, INVALID_TOKEN, URL)
 
 
 @pytest.mark.usefixtures("example")
@@ -891,7 +901,7 @@ async def test_patching_a_missing_package_is_404(
     )
 
     assert response.status_code == 404
-    assert response.json() == NOT_FOUND
+    assert response.json() == not_found("/api/v4/packages/999999/")
 
 
 # -- creation and removal ----------------------------------------------------
@@ -1030,7 +1040,7 @@ async def test_post_without_the_required_keys_is_422_naming_each(
 
     assert response.status_code == 422
     assert response.json() == field_errors(
-        "title", "slug", "category", msg="Field required", kind="missing"
+        "title", "slug", "category", msg="Field required", kind="missing", at=NEW_URL
     )
 
 
@@ -1059,7 +1069,9 @@ async def test_post_with_an_invalid_key_is_422_naming_it(
     )
 
     assert response.status_code == 422
-    assert response.json() == field_errors(error[0], msg=error[1], kind=error[2])
+    assert response.json() == field_errors(
+        error[0], msg=error[1], kind=error[2], at=NEW_URL
+    )
     assert (await client.get("/api/v4/packages/")).json()["count"] == 2
 
 
@@ -1088,7 +1100,7 @@ async def test_post_with_a_taken_slug_or_repository_is_409(
     )
 
     assert response.status_code == 409
-    assert response.json() == {"detail": detail}
+    assert response.json() == problem(409, detail, NEW_URL)
     assert (await client.get("/api/v4/packages/")).json()["count"] == 2
 
 
@@ -1104,9 +1116,9 @@ async def test_delete_removes_the_package_and_its_grid_places(
 
     assert response.status_code == 204
     assert response.content == b""
-    assert (gone.status_code, gone.json()) == (404, NOT_FOUND)
+    assert (gone.status_code, gone.json()) == (404, not_found(URL))
     assert grid.json()["packages"] == ["http://testserver/api/v4/packages/2404/"]
-    assert (again.status_code, again.json()) == (404, NOT_FOUND)
+    assert (again.status_code, again.json()) == (404, not_found(path.rstrip("/") + "/"))
     assert (await client.get("/api/v4/packages/")).json()["count"] == 1
 
 
@@ -1117,7 +1129,7 @@ async def test_delete_of_a_missing_package_is_404(
     response = await client.delete("/api/v4/packages/2147483648/", headers=auth)
 
     assert response.status_code == 404
-    assert response.json() == NOT_FOUND
+    assert response.json() == not_found("/api/v4/packages/2147483648/")
 
 
 async def test_a_self_hosted_repository_is_one_however_it_is_written(
@@ -1146,8 +1158,10 @@ async def test_a_self_hosted_repository_is_one_however_it_is_written(
     assert first.status_code == 200
     assert (second.status_code, second.json()) == (
         409,
-        {
-            "detail": "repository 'git@git.example.org:Group/Sub/Tool.git' is "
-            "already used by package 1"
-        },
+        problem(
+            409,
+            "repository 'git@git.example.org:Group/Sub/Tool.git' is "
+            "already used by package 1",
+            "/api/v4/packages/2/",
+        ),
     )

@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.api.bodies import category_body, grid_body, package_body
 from tests.api.conftest import ClientFactory
+from tests.api.problems import not_found, problem
 from tests.factories import make_category, make_grid, make_package
 
 READ_ONLY = "GET, HEAD, OPTIONS"
@@ -102,7 +103,8 @@ async def test_options_on_an_unknown_path_is_not_found(
     response = await client.options("/api/v4/nothing-here/")
 
     assert response.status_code == 404
-    assert response.json() == {"detail": "Not found."}
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == not_found("/api/v4/nothing-here/")
     assert "allow" not in response.headers
 
 
@@ -110,7 +112,7 @@ async def test_an_unknown_path_is_not_found(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v4/nothing-here")
 
     assert response.status_code == 404
-    assert response.json() == {"detail": "Not found."}
+    assert response.json() == not_found("/api/v4/nothing-here/")
 
 
 @pytest.mark.usefixtures("catalogue")
@@ -136,7 +138,9 @@ async def test_a_wrong_method_is_405_with_allow_and_no_redirect(
 
     assert response.status_code == 405
     assert response.headers["allow"] == allow
-    assert response.json() == {"detail": f'Method "{method}" not allowed.'}
+    assert response.json() == problem(
+        405, f'Method "{method}" not allowed.', path.rstrip("/") + "/"
+    )
 
 
 # Case 019: behind a TLS proxy on 127.0.0.1 that sends the client's scheme

@@ -68,7 +68,8 @@ async def counts(sessionmaker: async_sessionmaker[AsyncSession]) -> dict[str, in
 async def empty_the_catalogue(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
-            await connection.execute(table.delete())
+            if table.name in CATALOGUE_TABLES:
+                await connection.execute(table.delete())
 
 
 def small(**package: Any) -> dict[str, Any]:

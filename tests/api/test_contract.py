@@ -1,0 +1,321 @@
+"""The OpenAPI document against the service: what it says is what it does.
+
+Each operation is called into every answer the document lists for it, and
+each real answer is checked against the document: its status is listed,
+its content type is the documented one, its body validates against the
+documented schema (formats too: URIs, date-times), and the documented
+headers are there. Then the other way round: every documented answer has
+been seen. The document itself must be valid OpenAPI 3.1.
+"""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.main import create_app
+from tests.factories import make_category, make_grid, make_package
+
+PACKAGE = "/api/v4/packages/2403/"
+OPERATIONS = {
+    ("get", "/"): "get_service_root",
+    ("get", "/api/v4/"): "get_api_root",
+    ("get", "/api/v4/packages/"): "list_packages",
+    ("post", "/api/v4/packages/"): "create_package",
+    ("get", "/api/v4/packages/{package}/"): "get_package",
+    ("patch", "/api/v4/packages/{package}/"): "update_package",
+    ("delete", "/api/v4/packages/{package}/"): "delete_package",
+    ("get", "/api/v4/packages/{package}/fetch/"): "get_fetch_state",
+    ("post", "/api/v4/packages/{package}/fetch/"): "request_fetch",
+    ("get", "/api/v4/categories/"): "list_categories",
+    ("get", "/api/v4/categories/{category_id}/"): "get_category",
+    ("get", "/api/v4/grids/"): "list_grids",
+    ("get", "/api/v4/grids/{grid}/"): "get_grid",
+}
+DB_DOWN = "postgresql+asyncpg://postgres@127.0.0.1:9/none"  # refuses at once
+
+
+@dataclass
+class Case:
+    """One request, the operation it calls and the status it must get."""
+
+    method: str
+    path: str
+    template: str
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    json: Any = None
+    content: bytes | None = None
+    etag_of: str | None = None  # send the current ETag of this path as If-None-Match
+
+
+def cases(auth: dict[str, str]) -> list[Case]:
+    item = "/api/v4/packages/{package}/"
+    fetch = "/api/v4/packages/{package}/fetch/"
+    bad_type = {**auth, "Content-Type": "text/plain"}
+    json_type = {**auth, "Content-Type": "application/json"}
+    new = {"title": "New", "slug": "new-package", "category": 1}
+    reads = [
+        ("/api/v4/", "/api/v4/"),
+        ("/api/v4/packages/", "/api/v4/packages/"),
+        (PACKAGE, item),
+        ("/api/v4/packages/example-package/fetch/", fetch),
+        ("/api/v4/categories/", "/api/v4/categories/"),
+        ("/api/v4/categories/1/", "/api/v4/categories/{category_id}/"),
+        ("/api/v4/grids/", "/api/v4/grids/"),
+        ("/api/v4/grids/grid-7/", "/api/v4/grids/{grid}/"),
+    ]
+    found = [
+        *(Case("get", path, template, 200) for path, template in reads),
+        *(Case("get", path, template, 304, etag_of=path) for path, template in reads),
+        *(Case("get", f"{path}?format=xml", template, 422) for path, template in reads),
+        Case("get", "/", "/", 200),
+        Case("get", "/api/v4/packages/?limit=0", "/api/v4/packages/", 422),
+        Case("get", "/api/v4/packages/nope/", item, 404),
+        Case("get", "/api/v4/packages/nope/fetch/", fetch, 404),
+        Case("get", "/api/v4/categories/99/", "/api/v4/categories/{category_id}/", 404),
+        Case("get", "/api/v4/grids/nope/", "/api/v4/grids/{grid}/", 404),
+        # writes
+        Case("post", "/api/v4/packages/", "/api/v4/packages/", 201, auth, new),
+        Case("post", "/api/v4/packages/", "/api/v4/packages/", 401, {}, new),
+        Case(
+            "post",
+            "/api/v4/packages/",
+            "/api/v4/packages/",
+            409,
+            auth,
+            {**new, "slug": "other-package"},
+        ),
+        Case(
+            "post",
+            "/api/v4/packages/",
+            "/api/v4/packages/",
+            415,
+            bad_type,
+            content=b"{}",
+        ),
+        Case("post", "/api/v4/packages/", "/api/v4/packages/", 422, auth, {}),
+        Case(
+            "post",
+            "/api/v4/packages/",
+            "/api/v4/packages/",
+            413,
+            auth,
+            {**new, "title": "x" * 70_000},
+        ),
+        Case("patch", PACKAGE, item, 200, auth, {"title": "Edited"}),
+        Case("patch", PACKAGE, item, 401, {}, {"title": "x"}),
+        Case("patch", "/api/v4/packages/nope/", item, 404, auth, {"title": "x"}),
+        Case("patch", PACKAGE, item, 409, auth, {"slug": "other-package"}),
+        Case(
+            "patch",
+            PACKAGE,
+            item,
+            412,
+            {**auth, "If-Match": '"v0-00000000"'},
+            {"title": "x"},
+        ),
+        Case("patch", PACKAGE, item, 415, bad_type, content=b"{}"),
+        Case("patch", PACKAGE, item, 422, auth, {"slug": "no spaces"}),
+        Case("patch", PACKAGE, item, 413, auth, {"title": "x" * 70_000}),
+        Case("patch", PACKAGE, item, 400, json_type, content=b"\xff\xfe{"),
+        Case(
+            "post",
+            "/api/v4/packages/",
+            "/api/v4/packages/",
+            400,
+            json_type,
+            content=b'{"title": "\xff"}',
+        ),
+        Case("post", f"{PACKAGE}fetch/", fetch, 202, auth),
+        Case("post", f"{PACKAGE}fetch/", fetch, 401),
+        Case("post", "/api/v4/packages/nope/fetch/", fetch, 404, auth),
+        Case("post", f"{PACKAGE}fetch/?format=xml", fetch, 422, auth),
+        Case("delete", PACKAGE, item, 401),
+        Case("delete", "/api/v4/packages/nope/", item, 404, auth),
+        Case("delete", PACKAGE, item, 412, {**auth, "If-Match": '"v0-00000000"'}),
+        Case("delete", "/api/v4/packages/2404/", item, 204, auth),
+    ]
+    return found
+
+
+def outage_cases(auth: dict[str, str]) -> list[Case]:
+    """Every operation that reads the database, with the database away."""
+    found = []
+    for method, template in OPERATIONS:
+        if template in ("/", "/api/v4/"):
+            continue  # these read no database
+        path = template.format(package="2403", category_id="1", grid="7")
+        body = {"title": "x", "slug": "x", "category": 1}
+        writes = method in ("post", "patch")
+        found.append(
+            Case(
+                method,
+                path,
+                template,
+                503,
+                auth if method != "get" else {},
+                body if writes else None,
+            )
+        )
+    return found
+
+
+@pytest.fixture
+async def catalogue(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    await make_category(sessionmaker)
+    await make_grid(sessionmaker, id=7)
+    await make_package(sessionmaker, id=2403, slug="example-package", grid_ids=(7,))
+    await make_package(sessionmaker, id=2404, slug="other-package")
+
+
+@pytest.fixture
+async def outage_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    away: FastAPI = create_app(settings.model_copy(update={"database_url": DB_DOWN}))
+    async with (
+        LifespanManager(away),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=away), base_url="http://testserver"
+        ) as client,
+    ):
+        yield client
+
+
+def _validator(
+    document: dict[str, Any], schema: dict[str, Any]
+) -> Draft202012Validator:
+    rooted = {**schema, "components": document["components"]}
+    return Draft202012Validator(
+        rooted, format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def check_against_document(
+    document: dict[str, Any], case: Case, response: httpx.Response
+) -> str:
+    """Problems of one real answer against the document ("" when none)."""
+    operation = document["paths"][case.template][case.method]
+    documented = operation["responses"].get(str(response.status_code))
+    if documented is None:
+        return f"{response.status_code} is not documented"
+    content = documented.get("content")
+    if not content:
+        return "" if response.content == b"" else "a body where none is documented"
+    media_type = response.headers["content-type"].split(";")[0]
+    if media_type not in content:
+        return f"{media_type} is not one of {sorted(content)}"
+    errors = sorted(
+        _validator(document, content[media_type]["schema"]).iter_errors(
+            response.json()
+        ),
+        key=str,
+    )
+    missing = [
+        name
+        for name in documented.get("headers", {})
+        if name.lower() not in response.headers
+        and not (name == "Location" and response.status_code == 200)
+    ]
+    return "; ".join([*(e.message for e in errors), *(f"no {n}" for n in missing)])
+
+
+async def test_the_document_is_valid_openapi_3_1(client: httpx.AsyncClient) -> None:
+    response = await client.get("/openapi.json")
+    document = response.json()
+
+    validate(document)  # raises on any fault
+    assert document["openapi"] == "3.1.0"
+
+
+async def test_every_operation_has_a_stable_id_summary_description_and_tags(
+    client: httpx.AsyncClient,
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+
+    found = {
+        (method, path): operation["operationId"]
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+    }
+    assert found == OPERATIONS
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            assert operation["summary"], (method, path)
+            assert operation["description"], (method, path)
+            assert len(operation["tags"]) == 1, (method, path)
+
+
+async def test_the_schema_checker_checks_formats(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    root = _validator(document, {"$ref": "#/components/schemas/ApiRoot"})
+    category = _validator(document, {"$ref": "#/components/schemas/CategoryRead"})
+    links = {"categories": "not a link", "grids": "http://x/", "packages": "http://x/"}
+    body = {
+        "id": 1,
+        "title": "App",
+        "slug": "apps!",
+        "description": "",
+        "title_plural": "Apps",
+        "show_pypi": True,
+        "created": "yesterday",
+        "modified": "2025-01-01T00:00:00Z",
+    }
+
+    assert [e.message for e in root.iter_errors(links)] == [
+        "'not a link' is not a 'uri'"
+    ]
+    assert sorted(e.message for e in category.iter_errors(body)) == [
+        "'apps!' does not match '^[-a-zA-Z0-9_]+$'",
+        "'yesterday' is not a 'date-time'",
+    ]
+
+
+@pytest.mark.usefixtures("catalogue")
+async def test_every_answer_matches_the_document_and_every_documented_one_happens(
+    client: httpx.AsyncClient,
+    outage_client: httpx.AsyncClient,
+    auth: dict[str, str],
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    seen: set[tuple[str, str]] = set()
+    faults: list[str] = []
+
+    for case, http in [
+        *((c, client) for c in cases(auth)),
+        *((c, outage_client) for c in outage_cases(auth)),
+    ]:
+        headers = dict(case.headers)
+        if case.etag_of is not None:
+            headers["If-None-Match"] = (await client.get(case.etag_of)).headers["etag"]
+        response = await http.request(
+            case.method,
+            case.path,
+            headers=headers,
+            json=case.json,
+            content=case.content,
+        )
+        if response.status_code != case.status:
+            faults.append(
+                f"{case.method} {case.path}: {response.status_code}, not {case.status}"
+            )
+        if fault := check_against_document(document, case, response):
+            faults.append(f"{case.method} {case.path} {response.status_code}: {fault}")
+        seen.add((OPERATIONS[(case.method, case.template)], str(response.status_code)))
+
+    documented = {
+        (operation["operationId"], status)
+        for operations in document["paths"].values()
+        for operation in operations.values()
+        for status in operation["responses"]
+    }
+    assert faults == []
+    assert documented - seen == set()
+    assert seen - documented == set()
