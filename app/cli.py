@@ -286,6 +286,27 @@ def worker() -> None:
     _run(settings, work)
 
 
+@cli.command("settings")
+def settings_command(
+    write: Annotated[
+        Path | None,
+        typer.Option(help="Replace the table between this file's markers."),
+    ] = None,
+) -> None:
+    """Print the table of every setting (name, type, default, meaning)."""
+    from app import config_doc
+
+    if write is None:
+        typer.echo(config_doc.settings_table(), nl=False)
+        return
+    try:
+        changed = config_doc.write(write)
+    except (OSError, ValueError) as exc:
+        typer.echo(f"cannot write the table into {write}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"{write}: {'table updated' if changed else 'table already current'}")
+
+
 @tokens.command("create")
 def token_create(
     name: Annotated[str, typer.Argument(help="A name to know the token by.")],
