@@ -22,6 +22,7 @@ from app.db.engine import create_engine, create_sessionmaker, writing
 from app.db.migrate import hold_setup_lock, upgrade
 from app.logging import configure_logging
 from app.models import Package
+from app.ops.metrics import prepare_multiprocess
 
 cli = typer.Typer(
     help="Packages API: a Django Packages v4 compatible catalogue of Python packages.",
@@ -142,6 +143,8 @@ def serve(
             typer.echo("loaded the sample catalogue", err=True)
 
     _run(settings, prepare)
+    # Several workers count into one folder, and /metrics sums them.
+    prepare_multiprocess(workers)
     uvicorn.run(
         "app.main:serve_app",
         factory=True,
@@ -151,6 +154,10 @@ def serve(
         # The app applies trusted proxy headers itself (FORWARDED_ALLOW_IPS).
         proxy_headers=False,
         log_level=settings.log_level.lower(),
+        # Logging is the app's (app.logging): one format, request ids, and
+        # one line per request (`request.finished`) instead of uvicorn's.
+        log_config=None,
+        access_log=False,
     )
 
 
@@ -274,6 +281,11 @@ def worker() -> None:
     settings = _settings()
     from app.fetcher.client import create_http_client
     from app.fetcher.scheduler import refresh_forever
+
+    if settings.worker_metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.worker_metrics_port, settings.worker_metrics_host)
 
     async def work(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         stop = asyncio.Event()

@@ -208,6 +208,10 @@ class Settings(BaseSettings):
         le=65535,
         description="Port on which packages-api worker serves /metrics (Prometheus); unset serves none.",
     )
+    worker_metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address on which packages-api worker serves its metrics (0.0.0.0 in a container).",
+    )
 
     @field_validator(
         "github_token",

@@ -9,13 +9,16 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, FastAPI
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import __version__
 from app.api import root
 from app.api.methods import API_PREFIX, ApiPathMiddleware
 from app.api.proxy import ProxyHeadersMiddleware
+from app.browsable.middleware import BrowsableApiMiddleware
 from app.categories.router import router as categories_router
 from app.config import Settings
 from app.db.engine import create_engine, create_sessionmaker
@@ -23,6 +26,7 @@ from app.errors import install_error_handlers
 from app.fetches.router import router as fetches_router
 from app.grids.router import router as grids_router
 from app.logging import configure_logging
+from app.ops import health, metrics
 from app.packages.router import router as packages_router
 
 DESCRIPTION = """
@@ -76,12 +80,16 @@ def create_app(
                 if own_engine:
                     await db_engine.dispose()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc served with their assets from this service, so the
+    # docs work on a closed network (no CDN); no online validator badge.
+    app = FastAPIOffline(
         title="Packages API",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
         redirect_slashes=False,
+        static_url="/docs-assets",
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -94,13 +102,21 @@ def create_app(
     api.include_router(grids_router)
     app.include_router(api)
     app.include_router(root.service_router)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
 
     # Outermost last: proxy headers first, so links and paths see the truth.
+    # Metrics sit innermost, where the matched route is in the scope; the
+    # browsable API sees the finished answer with its Allow header; the
+    # request id is bound before anything logs.
+    app.add_middleware(metrics.RequestMetricsMiddleware)
     app.add_middleware(ApiPathMiddleware, fastapi_app=app)
+    app.add_middleware(BrowsableApiMiddleware, fastapi_app=app)
     app.add_middleware(
         ProxyHeadersMiddleware,
         trusted_hosts=[h.strip() for h in settings.forwarded_allow_ips.split(",")],
     )
+    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
     return app
 
 
