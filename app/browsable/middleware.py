@@ -13,16 +13,17 @@ finished answer into a page, so the page never differs from what an API
 client would have been sent.
 """
 
+import html
 import json
+import re
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from fastapi import FastAPI
 from jinja2 import Environment, FileSystemLoader
-from markupsafe import Markup, escape
-from starlette.routing import Match
+from markupsafe import Markup
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.methods import API_PREFIX
@@ -88,7 +89,7 @@ def render_json(value: Any, depth: int = 0) -> Markup:
         items = [
             Markup("{}{}: {}").format(
                 pad,
-                json.dumps(key, ensure_ascii=False),
+                _text(json.dumps(key, ensure_ascii=False)),
                 render_json(item, depth + 1),
             )
             for key, item in value.items()
@@ -111,8 +112,15 @@ def render_json(value: Any, depth: int = 0) -> Markup:
         )
     text = json.dumps(value, ensure_ascii=False)
     if isinstance(value, str) and _is_link(value):
-        return Markup('"<a href="{}" rel="nofollow">{}</a>"').format(value, text[1:-1])
-    return escape(text)
+        return Markup('"<a href="{}" rel="nofollow">{}</a>"').format(
+            value, _text(text[1:-1])
+        )
+    return _text(text)
+
+
+def _text(text: str) -> Markup:
+    """`text` escaped for an element's content (quotes need no escaping there)."""
+    return Markup(html.escape(text, quote=False))
 
 
 def _is_link(text: str) -> bool:
@@ -129,6 +137,7 @@ class BrowsableApiMiddleware:
     def __init__(self, app: ASGIApp, fastapi_app: FastAPI) -> None:
         self.app = app
         self.fastapi_app = fastapi_app
+        self._operations: list[tuple[re.Pattern[str], str, str]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -222,7 +231,7 @@ class BrowsableApiMiddleware:
             name=name,
             description=description,
             method=scope["method"],
-            target=f"{path}?{query}" if query else path,
+            target=f"{path}?{unquote(query)}" if query else path,
             status=status,
             reason=reason,
             headers=shown,
@@ -232,21 +241,38 @@ class BrowsableApiMiddleware:
         )
 
     def _describe(self, scope: Scope) -> tuple[str, list[str]]:
-        """The endpoint's name and its description's paragraphs."""
+        """The endpoint's summary and description, as its OpenAPI document says."""
+        if self._operations is None:
+            self._operations = _get_operations(self.fastapi_app.openapi())
         path = scope["path"] if scope["path"].endswith("/") else scope["path"] + "/"
-        probe = {"type": "http", "path": path, "method": "GET"}
-        for route in self.fastapi_app.router.routes:
-            if route.matches(probe)[0] == Match.FULL:
-                summary = getattr(route, "summary", None)
-                name = summary or getattr(route, "name", "").replace("_", " ")
-                text = getattr(route, "description", "") or ""
+        for pattern, summary, description in self._operations:
+            if pattern.fullmatch(path):
                 paragraphs = [
                     " ".join(paragraph.split())
-                    for paragraph in text.split("\n\n")
+                    for paragraph in description.split("\n\n")
                     if paragraph.strip()
                 ]
-                return name.capitalize(), paragraphs
+                return summary, paragraphs
         return "Not found", []
+
+
+def _get_operations(
+    document: dict[str, Any],
+) -> list[tuple[re.Pattern[str], str, str]]:
+    """Each GET operation's path as a pattern, with its summary and description."""
+    operations = []
+    for template, methods in document.get("paths", {}).items():
+        get = methods.get("get")
+        if get is None:
+            continue
+        pattern = re.compile(
+            "".join(
+                "[^/]+" if part.startswith("{") else re.escape(part)
+                for part in re.split(r"(\{[^}]+\})", template)
+            )
+        )
+        operations.append((pattern, get.get("summary", ""), get.get("description", "")))
+    return operations
 
 
 def _varying(send: Send) -> Send:
