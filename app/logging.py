@@ -88,6 +88,8 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(number)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    # uvicorn's access log stays off (serve turns it off): its lines hold
+    # query strings, and `request.finished` says the same with the request id.
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
