@@ -85,11 +85,21 @@ def configure_logging(
             ],
         )
     )
+    # Libraries speak up from WARNING on (httpx, Alembic, ... are chatty at
+    # INFO); uvicorn's server lines follow LOG_LEVEL. uvicorn's access log
+    # stays off (serve turns it off): its lines hold query strings, and
+    # `request.finished` says the same with the request id.
+    quiet = max(number, logging.WARNING)
+
+    def wanted(record: logging.LogRecord) -> bool:
+        own = record.name == "uvicorn" or record.name.startswith("uvicorn.")
+        return record.levelno >= (number if own else quiet)
+
+    handler.addFilter(wanted)
     root = logging.getLogger()
     root.handlers = [handler]
-    root.setLevel(number)
-    # uvicorn's access log stays off (serve turns it off): its lines hold
-    # query strings, and `request.finished` says the same with the request id.
+    root.setLevel(quiet)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+        logging.getLogger(name).setLevel(number)
