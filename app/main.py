@@ -22,6 +22,7 @@ from app.browsable.middleware import BrowsableApiMiddleware
 from app.categories.router import router as categories_router
 from app.config import Settings
 from app.db.engine import create_engine, create_sessionmaker
+from app.docs_policy import DocsPolicyMiddleware
 from app.errors import install_error_handlers
 from app.fetches.router import router as fetches_router
 from app.grids.router import router as grids_router
@@ -112,6 +113,7 @@ def create_app(
     app.add_middleware(metrics.RequestMetricsMiddleware)
     app.add_middleware(ApiPathMiddleware, fastapi_app=app)
     app.add_middleware(BrowsableApiMiddleware, fastapi_app=app)
+    app.add_middleware(DocsPolicyMiddleware)
     app.add_middleware(
         ProxyHeadersMiddleware,
         trusted_hosts=[h.strip() for h in settings.forwarded_allow_ips.split(",")],

@@ -85,3 +85,23 @@ async def test_swagger_ui_asks_no_online_validator(client: httpx.AsyncClient) ->
     page = (await client.get("/docs")).text
 
     assert '"validatorUrl": null' in page
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc", "/docs/oauth2-redirect"])
+async def test_the_docs_pages_may_load_nothing_from_elsewhere(
+    client: httpx.AsyncClient, page: str
+) -> None:
+    response = await client.get(page)
+
+    assert response.headers["content-security-policy"] == (
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+        "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
+        "frame-ancestors 'self'"
+    )
+
+
+async def test_api_answers_carry_no_docs_policy(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v4/")
+
+    assert "content-security-policy" not in response.headers
