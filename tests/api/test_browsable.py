@@ -1,7 +1,11 @@
 """The browsable API: ?format=api and browsers get an HTML page of the JSON."""
 
+import re
+from typing import Any
+
 import httpx
 import pytest
+from markupsafe import escape
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.browsable.middleware import prefers_html, render_json
@@ -17,21 +21,38 @@ def link(url: str) -> str:
     return f'"<a href="{url}" rel="nofollow">{url}</a>"'
 
 
+def operation(document: dict[str, Any], path: str) -> dict[str, Any]:
+    found: dict[str, Any] = document["paths"][path]["get"]
+    return found
+
+
+def shown_headers(page: str) -> list[str]:
+    meta = re.search(r'<span class="meta">(.*?)</span>', page, re.S)
+    assert meta is not None
+    return meta.group(1).splitlines()[1:]
+
+
 async def test_the_api_root_as_a_page(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    root = operation(document, "/api/v4/")
+
     response = await client.get("/api/v4/?format=api")
 
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/html; charset=utf-8"
     assert response.headers["vary"] == "Accept"
-    assert "<title>Get Api Root - Packages API</title>" in response.text
-    assert "<h1>Get Api Root</h1>" in response.text
+    assert f"<title>{escape(root['summary'])} - Packages API</title>" in response.text
+    assert f"<h1>{escape(root['summary'])}</h1>" in response.text
+    assert root["description"] == "List the URLs of the API's resources."
     assert "<p>List the URLs of the API&#39;s resources.</p>" in response.text
     assert '<pre class="request"><b>GET</b> /api/v4/?format=api</pre>' in response.text
+    assert '<span class="meta"><b>HTTP 200 OK</b>\n' in response.text
+    assert {
+        "<b>Content-Type:</b> application/json",
+        "<b>Allow:</b> GET, HEAD, OPTIONS",
+        "<b>Vary:</b> Accept",
+    } <= set(shown_headers(response.text))
     assert (
-        '<pre class="response"><span class="meta"><b>HTTP 200 OK</b>\n'
-        "<b>Content-Type:</b> application/json\n"
-        "<b>Allow:</b> GET, HEAD, OPTIONS\n"
-        "<b>Vary:</b> Accept\n"
         "</span>\n"
         "{\n"
         f'    "categories": {link("http://testserver/api/v4/categories/?format=api")},\n'
@@ -40,6 +61,24 @@ async def test_the_api_root_as_a_page(client: httpx.AsyncClient) -> None:
         "}</pre>"
     ) in response.text
     assert '<a href="/api/v4/?format=json">json</a>' in response.text
+
+
+async def test_the_page_shows_the_headers_a_json_client_gets(
+    client: httpx.AsyncClient,
+) -> None:
+    page = await client.get("/api/v4/packages/", headers={"Accept": BROWSER_ACCEPT})
+    answer = await client.get(
+        "/api/v4/packages/", headers={"Accept": "application/json"}
+    )
+
+    names = {"etag": "ETag", "www-authenticate": "WWW-Authenticate"}
+    expected = [
+        f"<b>{names.get(name, '-'.join(p.capitalize() for p in name.split('-')))}:</b> "
+        f"{escape(value)}"
+        for name, value in answer.headers.items()
+        if name not in ("content-length", "x-request-id")
+    ]
+    assert shown_headers(page.text) == expected
 
 
 async def test_a_browser_gets_the_page_and_an_api_client_the_json(
@@ -79,8 +118,10 @@ async def test_a_list_page_keeps_format_api_in_its_paging_links(
 
     response = await client.get("/api/v4/packages/?format=api&limit=1&offset=1")
 
-    assert "<h1>List Packages</h1>" in response.text
-    assert "<p>List packages, newest first.</p>" in response.text
+    document = (await client.get("/openapi.json")).json()
+    listing = operation(document, "/api/v4/packages/")
+    assert f"<h1>{escape(listing['summary'])}</h1>" in response.text
+    assert f"<p>{escape(listing['description'])}</p>" in response.text
     assert (
         '<pre class="request"><b>GET</b> /api/v4/packages/?format=api&amp;limit=1'
         "&amp;offset=1</pre>"
