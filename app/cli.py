@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import shutil
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -144,7 +145,7 @@ def serve(
 
     _run(settings, prepare)
     # Several workers count into one folder, and /metrics sums them.
-    prepare_multiprocess(workers)
+    metrics_folder = prepare_multiprocess(workers)
     uvicorn.run(
         "app.main:serve_app",
         factory=True,
@@ -159,6 +160,8 @@ def serve(
         log_config=None,
         access_log=False,
     )
+    if metrics_folder is not None:
+        shutil.rmtree(metrics_folder, ignore_errors=True)
 
 
 @cli.command()

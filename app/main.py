@@ -106,10 +106,10 @@ def create_app(
     app.include_router(health.router)
     app.include_router(metrics.router)
 
-    # Outermost last: proxy headers first, so links and paths see the truth.
-    # Metrics sit innermost, where the matched route is in the scope; the
-    # browsable API sees the finished answer with its Allow header; the
-    # request id is bound before anything logs.
+    # Outermost last. The request id is bound before anything logs; proxy
+    # headers come next, so links and paths see the truth; the browsable API
+    # turns the finished JSON answer (Allow header included) into a page;
+    # metrics sit innermost, where the matched route is in the scope.
     app.add_middleware(metrics.RequestMetricsMiddleware)
     app.add_middleware(ApiPathMiddleware, fastapi_app=app)
     app.add_middleware(BrowsableApiMiddleware, fastapi_app=app)

@@ -228,7 +228,8 @@ def prepare_multiprocess(workers: int) -> Path | None:
     """Before `workers` (> 1) processes start: a fresh folder they all count into.
 
     An operator's PROMETHEUS_MULTIPROC_DIR is emptied and used; otherwise a
-    temporary folder is made. Returns the folder, or None for one process.
+    temporary folder is made. Returns the folder made here (for the caller
+    to remove once the workers are gone), or None.
     """
     if workers <= 1:
         return None
@@ -237,7 +238,7 @@ def prepare_multiprocess(workers: int) -> Path | None:
         path = Path(folder)
         shutil.rmtree(path, ignore_errors=True)
         path.mkdir(parents=True)
-    else:
-        path = Path(tempfile.mkdtemp(prefix="packages-api-metrics-"))
-        os.environ[MULTIPROC_ENV] = str(path)
+        return None
+    path = Path(tempfile.mkdtemp(prefix="packages-api-metrics-"))
+    os.environ[MULTIPROC_ENV] = str(path)
     return path
