@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import shutil
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ from app.db.engine import create_engine, create_sessionmaker, writing
 from app.db.migrate import hold_setup_lock, upgrade
 from app.logging import configure_logging
 from app.models import Package
+from app.ops.metrics import prepare_multiprocess
 
 cli = typer.Typer(
     help="Packages API: a Django Packages v4 compatible catalogue of Python packages.",
@@ -143,6 +145,8 @@ def serve(
             typer.echo("loaded the sample catalogue", err=True)
 
     _run(settings, prepare)
+    # Several workers count into one folder, and /metrics sums them.
+    metrics_folder = prepare_multiprocess(workers)
     uvicorn.run(
         "app.main:serve_app",
         factory=True,
@@ -152,7 +156,13 @@ def serve(
         # The app applies trusted proxy headers itself (FORWARDED_ALLOW_IPS).
         proxy_headers=False,
         log_level=settings.log_level.lower(),
+        # Logging is the app's (app.logging): one format, request ids, and
+        # one line per request (`request.finished`) instead of uvicorn's.
+        log_config=None,
+        access_log=False,
     )
+    if metrics_folder is not None:
+        shutil.rmtree(metrics_folder, ignore_errors=True)
 
 
 @cli.command()
@@ -276,6 +286,11 @@ def worker() -> None:
     from app.fetcher.client import create_http_client
     from app.fetcher.scheduler import refresh_forever
 
+    if settings.worker_metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.worker_metrics_port, settings.worker_metrics_host)
+
     async def work(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -285,6 +300,27 @@ def worker() -> None:
             await refresh_forever(settings, sessionmaker, client, stop=stop)
 
     _run(settings, work)
+
+
+@cli.command("settings")
+def settings_command(
+    write: Annotated[
+        Path | None,
+        typer.Option(help="Replace the table between this file's markers."),
+    ] = None,
+) -> None:
+    """Print the table of every setting (name, type, default, meaning)."""
+    from app import config_doc
+
+    if write is None:
+        typer.echo(config_doc.settings_table(), nl=False)
+        return
+    try:
+        changed = config_doc.write(write)
+    except (OSError, ValueError) as exc:
+        typer.echo(f"cannot write the table into {write}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"{write}: {'table updated' if changed else 'table already current'}")
 
 
 @tokens.command("create")

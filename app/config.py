@@ -6,7 +6,7 @@ other tools set them, so they are kept stable.
 
 import re
 from datetime import timedelta
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -35,55 +35,72 @@ class Settings(BaseSettings):
         env_file=".env", extra="ignore", hide_input_in_errors=True
     )
 
-    database_url: str = "sqlite+aiosqlite:///./packages.db"
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./packages.db",
+        description="The database: sqlite+aiosqlite:///PATH, or postgresql+asyncpg://USER:PASSWORD@HOST/DB for PostgreSQL.",
+    )
 
-    github_api_url: str = "https://api.github.com"
-    github_token: SecretStr | None = None
+    github_api_url: str = Field(
+        default="https://api.github.com", description="GitHub's REST API."
+    )
+    github_token: SecretStr | None = Field(
+        default=None,
+        description="Sent to GitHub as a bearer token (5,000 requests an hour instead of 60, and GraphQL); never logged.",
+    )
     gitlab_api_url: str = Field(
         default="https://gitlab.com/api/v4", description="gitlab.com's REST API."
     )
     gitlab_token: SecretStr | None = Field(
-        default=None, description="Sent to gitlab.com as a bearer token."
+        default=None,
+        description="Sent to gitlab.com only, as a bearer token; never logged.",
     )
     bitbucket_api_url: str = Field(
         default="https://api.bitbucket.org/2.0",
         description="Bitbucket Cloud's REST API.",
     )
     bitbucket_token: SecretStr | None = Field(
-        default=None, description="A Bitbucket access token, sent as a bearer token."
+        default=None,
+        description="A Bitbucket access token, sent to Bitbucket only as a bearer token; never logged.",
     )
     codeberg_api_url: str = Field(
         default="https://codeberg.org/api/v1", description="Codeberg's Forgejo API."
     )
     codeberg_token: SecretStr | None = Field(
-        default=None, description="Sent to Codeberg as an access token."
+        default=None,
+        description="A Codeberg access token, sent to Codeberg only; never logged.",
     )
     gitlab_hosts: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict,
-        description="Self-hosted GitLab instances: comma-separated HOST (API at https://HOST/api/v4) or HOST=API_BASE_URL.",
+        description="Self-hosted GitLab instances, comma-separated: HOST (API at https://HOST/api/v4) or HOST=API_BASE_URL.",
     )
     gitea_hosts: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict,
-        description="Self-hosted Gitea and Forgejo instances: comma-separated HOST (API at https://HOST/api/v1) or HOST=API_BASE_URL.",
+        description="Self-hosted Gitea and Forgejo instances, comma-separated: HOST (API at https://HOST/api/v1) or HOST=API_BASE_URL.",
     )
     gitlab_host_tokens: Annotated[dict[str, SecretStr], NoDecode] = Field(
         default_factory=dict,
-        description="Tokens for the GITLAB_HOSTS instances: comma-separated HOST=TOKEN.",
+        description="Tokens for the GITLAB_HOSTS instances, comma-separated HOST=TOKEN, each sent only to its own host; never logged.",
     )
     gitea_host_tokens: Annotated[dict[str, SecretStr], NoDecode] = Field(
         default_factory=dict,
-        description="Tokens for the GITEA_HOSTS instances: comma-separated HOST=TOKEN.",
+        description="Tokens for the GITEA_HOSTS instances, comma-separated HOST=TOKEN, each sent only to its own host; never logged.",
     )
-    pypi_url: str = "https://pypi.org"
+    pypi_url: str = Field(default="https://pypi.org", description="PyPI's JSON API.")
 
-    fetch_enabled: bool = True
+    fetch_enabled: bool = Field(
+        default=True, description="Run the background refresh inside serve."
+    )
     fetch_interval: timedelta = Field(
         default=timedelta(hours=24),
         gt=timedelta(0),
         description="How old last_fetched may get before a package is due again.",
     )
-    fetch_concurrency: int = Field(default=16, ge=1, le=256)
-    fetch_timeout: float = Field(default=10.0, gt=0, description="Seconds per request.")
+    fetch_concurrency: int = Field(
+        default=16, ge=1, le=256, description="Packages fetched at the same time."
+    )
+    fetch_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds per upstream request."
+    )
     fetch_max_body: int = Field(
         default=32 * 2**20,
         ge=1024,
@@ -104,7 +121,9 @@ class Settings(BaseSettings):
     fetch_stats_delay: float = Field(
         default=1.0, ge=0, description="First wait in seconds after a 202; it doubles."
     )
-    fetch_batch_size: int = Field(default=200, ge=1, le=10_000)
+    fetch_batch_size: int = Field(
+        default=200, ge=1, le=10_000, description="Packages taken per round."
+    )
     fetch_lease: timedelta = Field(
         default=timedelta(minutes=10),
         gt=timedelta(0),
@@ -118,9 +137,14 @@ class Settings(BaseSettings):
     fetch_poll_seconds: float = Field(
         default=60.0,
         gt=0,
-        description="Pause of the background refresh between rounds.",
+        description="Pause of the background refresh between rounds, in seconds (a refresh asked for over the API wakes its own process at once).",
     )
-    fetch_contributor_pages: int = Field(default=10, ge=1, le=100)
+    fetch_contributor_pages: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="Most contributor pages read (100 logins each).",
+    )
     fetch_commit_pages: int = Field(
         default=10,
         ge=1,
@@ -130,7 +154,7 @@ class Settings(BaseSettings):
     fetch_rate_limit_max_wait: float = Field(
         default=60.0,
         ge=0,
-        description="Longest rate-limit pause in seconds; a longer one ends the package's fetch for the round.",
+        description="Longest rate-limit pause in seconds a fetch waits out; a longer one makes the package rate_limited until the next round.",
     )
     fetch_host_concurrency: int | None = Field(
         default=None,
@@ -141,13 +165,13 @@ class Settings(BaseSettings):
     fetch_rate_limit_reserve: int = Field(
         default=50,
         ge=0,
-        description="Remaining quota under which calls to a host wait for its reset.",
+        description="Remaining quota (at most a tenth of the limit) under which calls to a host wait for its reset.",
     )
     fetch_gone_after: int = Field(
         default=3,
         ge=1,
         le=100,
-        description="404 answers, spaced apart, before a repository counts as gone.",
+        description="404 answers, spaced apart, before a repository or project counts as gone.",
     )
     fetch_gone_spacing: timedelta = Field(
         default=timedelta(hours=24),
@@ -161,7 +185,8 @@ class Settings(BaseSettings):
     )
 
     time_zone: str = Field(
-        default="UTC", description="IANA zone that served timestamps are shown in."
+        default="UTC",
+        description="IANA zone that served timestamps are shown in (such as America/New_York).",
     )
     forwarded_allow_ips: str = Field(
         default="127.0.0.1",
@@ -191,9 +216,27 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds past that a cache may serve the old answer when the service fails or is unreachable (0 leaves the directive out).",
     )
-    load_sample_data: bool = True
-    log_format: str = Field(default="console", pattern="^(console|json)$")
-    log_level: str = "INFO"
+    load_sample_data: bool = Field(
+        default=True,
+        description="Load the sample catalogue into an empty database on serve.",
+    )
+    log_format: Literal["console", "json"] = Field(
+        default="console",
+        description="console for readable lines in a terminal, json for one JSON object per line (production).",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Least severe log level written."
+    )
+    worker_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port on which packages-api worker serves /metrics (Prometheus); unset serves none.",
+    )
+    worker_metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address on which packages-api worker serves its metrics (0.0.0.0 in a container).",
+    )
 
     @field_validator(
         "github_token",
@@ -205,6 +248,11 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("gitlab_hosts", "gitea_hosts", mode="before")
     @classmethod

@@ -1,33 +1,105 @@
-"""Structured logs: readable lines in a terminal, JSON lines in production."""
+"""Structured logs: readable lines in a terminal, JSON lines in production.
+
+Every line carries the id of the request it was written for (`request_id`,
+also sent back as the X-Request-ID header), and the service's own lines and
+those of the libraries under it (uvicorn, ...) share one format. Values of
+keys that name a secret (token, authorization, password, ...) are replaced
+before anything is written, and a SecretStr never shows its value.
+"""
 
 import logging
+import re
 import sys
+from typing import Any, TextIO
 
 import stamina
 import structlog
+from asgi_correlation_id import correlation_id
+from pydantic import SecretStr
+
+REDACTED = "[redacted]"
+_SECRET_KEY = re.compile(r"token|secret|password|authorization|cookie|api_key", re.I)
 
 
-def configure_logging(log_format: str = "console", level: str = "INFO") -> None:
+def add_request_id(
+    _logger: Any, _method: str, event: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    request_id = correlation_id.get()
+    if request_id is not None:
+        event.setdefault("request_id", request_id)
+    return event
+
+
+def redact_secrets(
+    _logger: Any, _method: str, event: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    for key, value in event.items():
+        if isinstance(value, SecretStr) or (
+            _SECRET_KEY.search(key) and value not in (None, "")
+        ):
+            event[key] = REDACTED
+    return event
+
+
+def configure_logging(
+    log_format: str = "console", level: str = "INFO", *, stream: TextIO | None = None
+) -> None:
+    output = stream or sys.stderr
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if log_format == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(colors=output.isatty())
     )
+    number = logging.getLevelNamesMapping()[level.upper()]
+    shared: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        add_request_id,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_secrets,
+    ]
     # Retries are reported once, by the fetcher, with the package and URL
     # (`fetch.failed`); stamina's own line per retry would say neither.
     stamina.instrumentation.set_on_retry_hooks([])
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *shared,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        wrapper_class=structlog.make_filtering_bound_logger(number),
+        logger_factory=structlog.PrintLoggerFactory(output),
+        cache_logger_on_first_use=stream is None,
     )
+
+    # Lines from the standard library's logging (uvicorn, SQLAlchemy, ...)
+    # go through the same processors and renderer.
+    handler = logging.StreamHandler(output)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                renderer,
+            ],
+        )
+    )
+    # Libraries speak up from WARNING on (httpx, Alembic, ... are chatty at
+    # INFO); uvicorn's server lines follow LOG_LEVEL. uvicorn's access log
+    # stays off (serve turns it off): its lines hold query strings, and
+    # `request.finished` says the same with the request id.
+    quiet = max(number, logging.WARNING)
+
+    def wanted(record: logging.LogRecord) -> bool:
+        own = record.name == "uvicorn" or record.name.startswith("uvicorn.")
+        return record.levelno >= (number if own else quiet)
+
+    handler.addFilter(wanted)
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(quiet)
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
+        logging.getLogger(name).setLevel(number)

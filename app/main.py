@@ -9,7 +9,9 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, FastAPI
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import __version__
@@ -18,13 +20,16 @@ from app.api.body import BodySizeLimit
 from app.api.methods import API_PREFIX, ApiPathMiddleware
 from app.api.openapi import install_openapi, operation_id
 from app.api.proxy import ProxyHeadersMiddleware
+from app.browsable.middleware import BrowsableApiMiddleware
 from app.categories.router import router as categories_router
 from app.config import Settings
 from app.db.engine import create_engine, create_sessionmaker
+from app.docs_policy import DocsPolicyMiddleware
 from app.errors import install_error_handlers
 from app.fetches.router import router as fetches_router
 from app.grids.router import router as grids_router
 from app.logging import configure_logging
+from app.ops import health, metrics
 from app.packages.router import router as packages_router
 
 DESCRIPTION = """
@@ -78,13 +83,17 @@ def create_app(
                 if own_engine:
                     await db_engine.dispose()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc served with their assets from this service, so the
+    # docs work on a closed network (no CDN); no online validator badge.
+    app = FastAPIOffline(
         title="Packages API",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
         redirect_slashes=False,
         generate_unique_id_function=operation_id,
+        static_url="/docs-assets",
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -98,14 +107,24 @@ def create_app(
     api.include_router(grids_router)
     app.include_router(api)
     app.include_router(root.service_router)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
 
-    # Outermost last: proxy headers first, so links and paths see the truth.
+    # Outermost last. The request id is bound before anything logs; proxy
+    # headers come next, so links and paths see the truth; the browsable API
+    # turns the finished JSON answer (Allow header included) into a page;
+    # bodies too large are refused before anything reads them; metrics sit
+    # innermost, where the matched route is in the scope.
+    app.add_middleware(metrics.RequestMetricsMiddleware)
     app.add_middleware(BodySizeLimit)
     app.add_middleware(ApiPathMiddleware, fastapi_app=app)
+    app.add_middleware(BrowsableApiMiddleware, fastapi_app=app)
+    app.add_middleware(DocsPolicyMiddleware)
     app.add_middleware(
         ProxyHeadersMiddleware,
         trusted_hosts=[h.strip() for h in settings.forwarded_allow_ips.split(",")],
     )
+    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
     return app
 
 

@@ -30,6 +30,10 @@ TAGS = [
     },
     {"name": "categories", "description": "Categories that packages belong to."},
     {"name": "grids", "description": "Comparison grids of packages."},
+    {
+        "name": "operations",
+        "description": "Liveness, readiness and Prometheus metrics, for operators and orchestrators.",
+    },
 ]
 
 _PROBLEMS = {
@@ -146,7 +150,8 @@ _ANSWER_HEADERS = {
 }
 
 
-def _document_operation(method: str, operation: dict[str, Any]) -> None:
+def _document_problems(operation: dict[str, Any]) -> None:
+    """Errors are problem details, whatever the path."""
     answers: dict[str, Any] = operation["responses"]
     automatic = answers.get("422", {}).get("content", {}).get("application/json", {})
     if automatic.get("schema", {}).get("$ref", "").endswith("/HTTPValidationError"):
@@ -155,6 +160,11 @@ def _document_operation(method: str, operation: dict[str, Any]) -> None:
         content = answer.get("content", {})
         if status.isdigit() and int(status) >= 400 and "application/json" in content:
             answer["content"] = {PROBLEM_JSON: content.pop("application/json")}
+
+
+def _document_operation(method: str, operation: dict[str, Any]) -> None:
+    answers: dict[str, Any] = operation["responses"]
+    for status, answer in answers.items():
         if status in _ANSWER_HEADERS:
             answer.setdefault("headers", {}).update(_ANSWER_HEADERS[status])
     parameters = operation.setdefault("parameters", [])
@@ -194,6 +204,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     )
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
+            _document_problems(operation)
             if path.startswith("/api/"):
                 _document_operation(method, operation)
     schemas = document.get("components", {}).get("schemas", {})

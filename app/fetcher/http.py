@@ -49,6 +49,7 @@ from app.fetcher.limiter import (
     shared_limiters,
     upstream_name,
 )
+from app.ops.metrics import record_fetch
 
 # Statuses whose body is not data: 202 "still computing", 204 "nothing",
 # 304 "not modified since the ETag you sent".
@@ -198,6 +199,22 @@ async def _send(
     settings: Settings,
 ) -> tuple[httpx.Response, Any]:
     """The answer and its parsed body, after retries and rate-limit pauses."""
+    try:
+        response, data = await _send_paced(client, request, limiter, accept, settings)
+    except FetchError as exc:
+        record_fetch(limiter.name, exc.status, exc)
+        raise
+    record_fetch(limiter.name, response.status_code, None)
+    return response, data
+
+
+async def _send_paced(
+    client: httpx.AsyncClient,
+    request: _Request,
+    limiter: UpstreamLimiter,
+    accept: frozenset[int],
+    settings: Settings,
+) -> tuple[httpx.Response, Any]:
     wait = 0.0
     for _ in range(_LIMIT_PAUSES):
         try:

@@ -39,6 +39,7 @@ import structlog
 
 from app.config import Settings
 from app.fetcher.errors import RateLimited
+from app.ops.metrics import RATE_LIMIT_REMAINING
 
 log = structlog.get_logger(__name__)
 
@@ -112,6 +113,7 @@ class UpstreamLimiter:
         reset = _number(headers.get("x-ratelimit-reset"))
         if remaining is None or reset is None:
             return
+        RATE_LIMIT_REMAINING.labels(self.name).set(remaining)
         now = self._clock()
         window = reset - now
         if window <= 0:

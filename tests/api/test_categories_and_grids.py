@@ -178,17 +178,17 @@ async def test_grids_are_listed_newest_first_with_their_packages(
 
 @pytest.mark.usefixtures("catalogue")
 async def test_grids_are_paged(client: httpx.AsyncClient) -> None:
-    response = await client.get("/api/v4/grids/?limit=1&offset=1&format=api")
+    response = await client.get("/api/v4/grids/?limit=1&offset=1&format=json")
 
     assert response.json() == {
         "count": 2,
         "next": None,
-        "previous": "http://testserver/api/v4/grids/?format=api&limit=1",
+        "previous": "http://testserver/api/v4/grids/?format=json&limit=1",
         "results": [
             {
                 **GRID_7,
                 "packages": [
-                    f"http://testserver/api/v4/packages/{i}/?format=api"
+                    f"http://testserver/api/v4/packages/{i}/?format=json"
                     for i in (12, 2403, 2404)
                 ],
             }

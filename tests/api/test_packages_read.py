@@ -147,19 +147,31 @@ async def test_an_unknown_package_is_404(
 
 
 @pytest.mark.usefixtures("stored")
-@pytest.mark.parametrize("format_", ["api", "json"])
-async def test_links_keep_the_requested_format(
-    client: httpx.AsyncClient, format_: str
-) -> None:
-    response = await client.get(f"/api/v4/packages/2403/?format={format_}")
+async def test_links_keep_the_requested_format(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v4/packages/2403/?format=json")
 
     assert response.json()["category"] == (
-        f"http://testserver/api/v4/categories/4/?format={format_}"
+        "http://testserver/api/v4/categories/4/?format=json"
     )
     assert response.json()["grids"] == [
-        f"http://testserver/api/v4/grids/7/?format={format_}",
-        f"http://testserver/api/v4/grids/9/?format={format_}",
+        "http://testserver/api/v4/grids/7/?format=json",
+        "http://testserver/api/v4/grids/9/?format=json",
     ]
+
+
+@pytest.mark.usefixtures("stored")
+async def test_links_on_the_browsable_page_keep_format_api(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/api/v4/packages/2403/?format=api")
+
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    for url in (
+        "http://testserver/api/v4/categories/4/?format=api",
+        "http://testserver/api/v4/grids/7/?format=api",
+        "http://testserver/api/v4/grids/9/?format=api",
+    ):
+        assert f'"<a href="{url}" rel="nofollow">{url}</a>"' in response.text
 
 
 async def test_an_unknown_format_is_refused(client: httpx.AsyncClient) -> None:
@@ -298,13 +310,13 @@ async def test_next_link_keeps_the_format(
     await make_category(sessionmaker)
     await make_packages(sessionmaker, 3)
 
-    response = await client.get("/api/v4/packages/?format=api&limit=1")
+    response = await client.get("/api/v4/packages/?format=json&limit=1")
 
     assert response.json()["next"] == (
-        "http://testserver/api/v4/packages/?format=api&limit=1&offset=1"
+        "http://testserver/api/v4/packages/?format=json&limit=1&offset=1"
     )
     assert response.json()["results"][0]["category"] == (
-        "http://testserver/api/v4/categories/1/?format=api"
+        "http://testserver/api/v4/categories/1/?format=json"
     )
 
 

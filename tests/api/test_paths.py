@@ -45,12 +45,12 @@ async def test_root_lists_the_resources(client: httpx.AsyncClient) -> None:
 
 
 async def test_root_keeps_the_format_in_its_links(client: httpx.AsyncClient) -> None:
-    response = await client.get("/api/v4/?format=api")
+    response = await client.get("/api/v4/?format=json")
 
     assert response.json() == {
-        "categories": "http://testserver/api/v4/categories/?format=api",
-        "grids": "http://testserver/api/v4/grids/?format=api",
-        "packages": "http://testserver/api/v4/packages/?format=api",
+        "categories": "http://testserver/api/v4/categories/?format=json",
+        "grids": "http://testserver/api/v4/grids/?format=json",
+        "packages": "http://testserver/api/v4/packages/?format=json",
     }
 
 

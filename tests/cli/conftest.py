@@ -1,6 +1,7 @@
 """Run `packages-api` in-process against a SQLite file of the test's own."""
 
 import contextlib
+import logging
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,8 +20,11 @@ Invoke = Callable[..., Result]
 def keep_logging_config() -> Iterator[None]:
     """The CLI configures structlog onto the runner's streams; undo that after."""
     saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
     yield
     structlog.configure(**saved)
+    root.handlers, root.level = handlers, level
 
 
 @pytest.fixture

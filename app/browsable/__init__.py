@@ -1,0 +1,1 @@
+"""The browsable API: API answers as HTML pages for people in a browser."""

@@ -1,0 +1,1 @@
+"""What operators need: health checks, metrics, request ids in the logs."""
