@@ -6,7 +6,15 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.models import Category, FetchState, Grid, Package, grid_packages
+from app.models import (
+    Category,
+    FetchState,
+    Grid,
+    GridCell,
+    GridFeature,
+    Package,
+    grid_packages,
+)
 from app.packages.repo_url import repo_key
 
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
@@ -76,3 +84,34 @@ async def make_fetch_state(
         session.add(state)
         await session.commit()
     return state
+
+
+async def make_feature(
+    sessionmaker: async_sessionmaker[AsyncSession], **values: Any
+) -> GridFeature:
+    values.setdefault("title", f"Feature {values.get('id', '')}".strip())
+    values.setdefault("order", 0)
+    values.setdefault("created", EPOCH)
+    values.setdefault("modified", EPOCH)
+    feature = GridFeature(**values)
+    async with sessionmaker() as session:
+        session.add(feature)
+        await session.commit()
+    return feature
+
+
+async def make_cells(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    grid_id: int,
+    cells: dict[tuple[int, int], str],
+) -> None:
+    """Cells of one grid, as {(feature_id, package_id): text}."""
+    async with sessionmaker() as session:
+        await session.execute(
+            insert(GridCell),
+            [
+                {"grid_id": grid_id, "feature_id": f, "package_id": p, "text": text}
+                for (f, p), text in cells.items()
+            ],
+        )
+        await session.commit()

@@ -1,12 +1,22 @@
-"""The grid resource as Django Packages v4 serves it."""
+"""The grid resource as Django Packages v4 serves it, and its comparison matrix."""
 
 from datetime import datetime, tzinfo
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 from app.api.links import Links
 from app.db.base import local_time
-from app.models import Grid
+from app.models import CELL_TEXT_MAX, FEATURE_TITLE_MAX, Grid, GridFeature
+from app.packages.schemas import has_nul
 
 
 class GridRead(BaseModel):
@@ -35,3 +45,131 @@ class GridRead(BaseModel):
             created=local_time(grid.created, zone),
             modified=local_time(grid.modified, zone),
         )
+
+
+# -- the comparison matrix -----------------------------------------------------
+
+FEATURE_DESCRIPTION_MAX = 1000
+MAX_ORDER = 2**31 - 1
+
+
+class FeatureRead(BaseModel):
+    """A row of the matrix."""
+
+    id: int
+    title: str
+    description: str
+    order: int = Field(description="Rows are shown by order, then by id.")
+    created: datetime
+    modified: datetime
+
+    @classmethod
+    def build(cls, feature: GridFeature, zone: tzinfo) -> "FeatureRead":
+        return cls(
+            id=feature.id,
+            title=feature.title,
+            description=feature.description,
+            order=feature.order,
+            created=local_time(feature.created, zone),
+            modified=local_time(feature.modified, zone),
+        )
+
+
+class MatrixPackage(BaseModel):
+    """A column of the matrix: a package with its stats as they are now."""
+
+    id: int
+    url: str = Field(description="Hyperlink to the package.")
+    title: str
+    slug: str
+    repo_url: str
+    repo_watchers: int = Field(description="The repository's star count.")
+    repo_forks: int
+    last_updated: datetime | None = Field(
+        description="When the repository last had a commit; null until fetched."
+    )
+    pypi_version: str = Field(description='The latest release; "" when unknown.')
+    score: int = Field(description="The package's score; higher is better.")
+
+
+class CellRead(BaseModel):
+    """The text at one feature (row) and one package (column)."""
+
+    feature: int = Field(description="The feature's id.")
+    package: int = Field(description="The package's id.")
+    text: str
+
+
+class MatrixRead(BaseModel):
+    """A whole grid: its features, its packages and every cell, in one answer."""
+
+    grid: GridRead
+    features: list[FeatureRead] = Field(description="The rows, in order.")
+    packages: list[MatrixPackage] = Field(
+        description="The columns: best score first, then by id."
+    )
+    cells: list[CellRead] = Field(
+        description=(
+            "Every filled cell, row by row in the order of `features`, then in "
+            "the order of `packages`. A feature and package with no cell here "
+            "have nothing written yet."
+        )
+    )
+
+
+def _refuse_nul_and_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("may not be null")
+    if has_nul(value):
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+FeatureTitle = Annotated[
+    str, Field(min_length=1, max_length=FEATURE_TITLE_MAX, examples=["Python 3"])
+]
+FeatureDescription = Annotated[str, Field(max_length=FEATURE_DESCRIPTION_MAX)]
+Order = Annotated[StrictInt, Field(ge=0, le=MAX_ORDER)]
+CellText = Annotated[
+    str, Field(min_length=1, max_length=CELL_TEXT_MAX, examples=["yes"])
+]
+
+
+class _Write(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _checked(cls, value: Any) -> Any:
+        return _refuse_nul_and_null(value)
+
+
+class FeatureCreate(_Write):
+    title: FeatureTitle
+    description: FeatureDescription = ""
+    # SkipJsonSchema keeps null out of the OpenAPI document: it is refused.
+    order: Order | SkipJsonSchema[None] = Field(
+        default=None,
+        description="Where the row goes; left out, after the grid's last row.",
+    )
+
+
+class FeatureUpdate(_Write):
+    """A JSON merge patch (RFC 7396) of a feature: absent keys stay as they are."""
+
+    title: FeatureTitle | SkipJsonSchema[None] = None
+    description: FeatureDescription | SkipJsonSchema[None] = None
+    order: Order | SkipJsonSchema[None] = None
+
+
+class CellWrite(_Write):
+    text: CellText = Field(
+        description="A short text; send DELETE to empty the cell instead."
+    )
+
+
+class GridPackageAdd(_Write):
+    package: StrictInt | StrictStr = Field(
+        description="The package's id, slug, or hyperlink (…/packages/ID/).",
+        examples=["django-crispy-forms"],
+    )
