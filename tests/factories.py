@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models import (
@@ -113,5 +113,24 @@ async def make_cells(
                 {"grid_id": grid_id, "feature_id": f, "package_id": p, "text": text}
                 for (f, p), text in cells.items()
             ],
+        )
+        await session.commit()
+
+
+async def sync_ids(sessionmaker: async_sessionmaker[AsyncSession], table: str) -> None:
+    """Make the next id `table` hands out one past its highest, as on SQLite.
+
+    PostgreSQL's sequences neither see ids inserted explicitly nor restart
+    when the tables are emptied between tests.
+    """
+    async with sessionmaker() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            return
+        await session.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"COALESCE((SELECT MAX(id) FROM {table}), 1), "
+                f"(SELECT MAX(id) FROM {table}) IS NOT NULL)"
+            )
         )
         await session.commit()

@@ -11,7 +11,6 @@ from pydantic import (
     StrictStr,
     field_validator,
 )
-from pydantic.json_schema import SkipJsonSchema
 
 from app.api.links import Links
 from app.db.base import local_time
@@ -144,22 +143,31 @@ class _Write(BaseModel):
         return _refuse_nul_and_null(value)
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def _optional(description: str | None = None) -> Any:
+    """A key that may be left out but never sent as null.
+
+    Not a `| None` union: a wrong value then gets one error, not one per
+    member of the union, and the schema says what may be sent.
+    """
+    return Field(default=None, description=description, json_schema_extra=_no_default)
+
+
 class FeatureCreate(_Write):
     title: FeatureTitle
     description: FeatureDescription = ""
-    # SkipJsonSchema keeps null out of the OpenAPI document: it is refused.
-    order: Order | SkipJsonSchema[None] = Field(
-        default=None,
-        description="Where the row goes; left out, after the grid's last row.",
-    )
+    order: Order = _optional("Where the row goes; left out, after the grid's last row.")
 
 
 class FeatureUpdate(_Write):
     """A JSON merge patch (RFC 7396) of a feature: absent keys stay as they are."""
 
-    title: FeatureTitle | SkipJsonSchema[None] = None
-    description: FeatureDescription | SkipJsonSchema[None] = None
-    order: Order | SkipJsonSchema[None] = None
+    title: FeatureTitle = _optional()
+    description: FeatureDescription = _optional()
+    order: Order = _optional()
 
 
 class CellWrite(_Write):

@@ -93,8 +93,9 @@ async def create_feature(
     holder = await repository.feature_titled(session, grid.id, create.title)
     if holder is not None:
         raise _title_taken(grid, create.title, holder)
-    order = create.order
-    if order is None:
+    if "order" in create.model_fields_set:
+        order = create.order
+    else:
         order = await repository.next_order(session, grid.id)
 
     now = utcnow()
