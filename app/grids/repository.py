@@ -25,6 +25,19 @@ async def find_grid(
     return await session.scalar(query)
 
 
+async def first_locked(session: AsyncSession, grid_ids: Iterable[int]) -> Grid | None:
+    """The lowest-id locked grid among `grid_ids`, if any."""
+    ids = set(grid_ids)
+    if not ids:
+        return None
+    return await session.scalar(
+        select(Grid)
+        .where(Grid.id.in_(ids), Grid.is_locked.is_(True))
+        .order_by(Grid.id)
+        .limit(1)
+    )
+
+
 async def list_page(
     session: AsyncSession, limit: int, offset: int
 ) -> tuple[int, Sequence[Grid]]:

@@ -746,6 +746,50 @@ async def test_deleting_a_package_deletes_its_cells(
     ]
 
 
+@pytest.mark.usefixtures("grids")
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PATCH", "/api/v4/packages/6/", {"grids": [7, 8, 10]}),  # joins frozen
+        ("PATCH", "/api/v4/packages/3/", {"grids": [7]}),  # leaves frozen
+        (
+            "POST",
+            "/api/v4/packages/",
+            {"title": "New", "slug": "new", "category": 1, "grids": [8]},
+        ),
+    ],
+)
+async def test_a_package_edit_may_not_change_a_locked_grid(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    sessionmaker: async_sessionmaker[AsyncSession],
+    method: str,
+    path: str,
+    body: dict[str, Any],
+) -> None:
+    before = await matrix(client, FROZEN)
+
+    response = await client.request(method, path, headers=auth, json=body)
+
+    assert response.status_code == 409
+    assert response.json()["detail"] == LOCKED
+    assert await matrix(client, FROZEN) == before
+    assert (await client.get("/api/v4/packages/new/")).status_code == 404
+    assert await all_cells(sessionmaker) == INITIAL_CELLS
+
+
+@pytest.mark.usefixtures("grids")
+async def test_a_package_in_a_locked_grid_may_change_its_other_grids(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    response = await client.patch(
+        "/api/v4/packages/3/", headers=auth, json={"grids": [8, 10], "title": "C"}
+    )
+
+    assert response.status_code == 200
+    assert response.json()["grids"] == [f"{BASE}/grids/8/", f"{BASE}/grids/10/"]
+
+
 # -- locked grids, tokens, bodies ----------------------------------------------
 
 
