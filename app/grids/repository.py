@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -93,12 +93,6 @@ class MatrixColumn(NamedTuple):
     score: int
 
 
-class CellRow(NamedTuple):
-    feature_id: int
-    package_id: int
-    text: str
-
-
 async def matrix_packages(session: AsyncSession, grid_id: int) -> list[MatrixColumn]:
     """The grid's packages with the stats a matrix shows, best score first."""
     rows = await session.execute(
@@ -110,14 +104,16 @@ async def matrix_packages(session: AsyncSession, grid_id: int) -> list[MatrixCol
     return [MatrixColumn(*row) for row in rows]
 
 
-async def cells_of(session: AsyncSession, grid_id: int) -> list[CellRow]:
-    """Every cell of the grid, unordered."""
+async def cells_of(session: AsyncSession, grid_id: int) -> list[tuple[int, int, str]]:
+    """Every cell of the grid as (feature_id, package_id, text), unordered."""
     rows = await session.execute(
         select(GridCell.feature_id, GridCell.package_id, GridCell.text).where(
             GridCell.grid_id == grid_id
         )
     )
-    return [CellRow(*row) for row in rows]
+    # Rows are tuples in all but name; a copy of each would cost more than
+    # the query on a large grid.
+    return cast(list[tuple[int, int, str]], rows.all())
 
 
 async def find_feature(

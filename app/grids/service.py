@@ -18,12 +18,10 @@ from app.db.lookup import MAX_ID
 from app.errors import Conflict, InvalidFields, field_error
 from app.grids import repository
 from app.grids.schemas import (
-    CellRead,
     FeatureCreate,
     FeatureRead,
     FeatureUpdate,
     GridRead,
-    MatrixPackage,
     MatrixRead,
 )
 from app.models import Grid, GridFeature, Package
@@ -40,31 +38,26 @@ async def read_matrix(
 
     row_of = {feature.id: index for index, feature in enumerate(features)}
     column_of = {column.id: index for index, column in enumerate(columns)}
-    cells = sorted(
-        cells, key=lambda cell: (row_of[cell.feature_id], column_of[cell.package_id])
-    )
-    return MatrixRead(
-        grid=GridRead.build(grid, sorted(column_of), links, zone),
-        features=[FeatureRead.build(feature, zone) for feature in features],
-        packages=[
-            MatrixPackage(
-                id=column.id,
-                url=links.package(column.id),
-                title=column.title,
-                slug=column.slug,
-                repo_url=column.repo_url,
-                repo_watchers=column.repo_watchers,
-                repo_forks=column.repo_forks,
-                last_updated=local_time(column.last_updated, zone),
-                pypi_version=column.pypi_version,
-                score=column.score,
-            )
-            for column in columns
-        ],
-        cells=[
-            CellRead(feature=cell.feature_id, package=cell.package_id, text=cell.text)
-            for cell in cells
-        ],
+    cells.sort(key=lambda cell: (row_of[cell[0]], column_of[cell[1]]))
+    # Plain data validated once: a large grid has thousands of cells, and
+    # one validation of the whole tree is far cheaper than a model per cell.
+    return MatrixRead.model_validate(
+        {
+            "grid": GridRead.build(grid, sorted(column_of), links, zone),
+            "features": [FeatureRead.build(feature, zone) for feature in features],
+            "packages": [
+                {
+                    **column._asdict(),
+                    "url": links.package(column.id),
+                    "last_updated": local_time(column.last_updated, zone),
+                }
+                for column in columns
+            ],
+            "cells": [
+                {"feature": feature_id, "package": package_id, "text": text}
+                for feature_id, package_id, text in cells
+            ],
+        }
     )
 
 

@@ -31,11 +31,10 @@ def _safe(value: Any) -> Any:
 
 
 def matrix_csv(matrix: MatrixRead) -> str:
-    body = matrix.model_dump(mode="json")
+    # Dumped as JSON dumps them, so times and numbers read the same in both.
+    body = matrix.model_dump(mode="json", include={"features", "packages"})
     packages = body["packages"]
-    text_at = {
-        (cell["feature"], cell["package"]): cell["text"] for cell in body["cells"]
-    }
+    text_at = {(cell.feature, cell.package): cell.text for cell in matrix.cells}
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
