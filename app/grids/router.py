@@ -11,6 +11,7 @@ from app.api.deps import LinksDep, SessionDep, SettingsDep
 from app.api.links import Links
 from app.api.pagination import Page, Paging
 from app.auth.tokens import TokenDep
+from app.db.engine import snapshot
 from app.db.lookup import MAX_ID
 from app.errors import NotFound
 from app.grids import repository, service
@@ -126,6 +127,8 @@ async def get_grid_matrix(
     commit, latest release, score), best score first. Four queries answer it
     whatever the grid's size.
     """
+    # A feature or cell committed between the four queries must not show.
+    await snapshot(session)
     row = await _grid(session, grid)
     base = Links.from_request(request).base
     links = Links(base=base, format=None if format == "csv" else format)

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.grids import repository
 from app.models import GridCell, GridFeature, Package, grid_packages
 from tests.api.bodies import BASE, grid_body
 from tests.api.conftest import ClientFactory, Statements
@@ -493,3 +494,40 @@ async def test_the_openapi_document_describes_the_matrix_precisely(
         "type": "string",
         "title": "Text",
     }
+
+
+@pytest.mark.usefixtures("forms")
+async def test_a_matrix_is_one_snapshot_while_others_write(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read_cells = repository.cells_of
+
+    async def cells_after_a_concurrent_edit(session: AsyncSession, grid_id: int):
+        # Another client adds a row and fills it between the matrix's queries.
+        async with sessionmaker() as other:
+            other.add(
+                GridFeature(
+                    id=50, grid_id=7, title="New", created=EPOCH, modified=EPOCH
+                )
+            )
+            await other.flush()
+            await other.execute(
+                insert(GridCell).values(
+                    grid_id=7, feature_id=50, package_id=3, text="x"
+                )
+            )
+            await other.commit()
+        return await read_cells(session, grid_id)
+
+    monkeypatch.setattr(repository, "cells_of", cells_after_a_concurrent_edit)
+
+    during = await client.get("/api/v4/grids/7/matrix/")
+    monkeypatch.undo()
+    after = await client.get("/api/v4/grids/7/matrix/")
+
+    assert during.status_code == 200
+    assert during.json() == FORMS_MATRIX
+    assert [f["id"] for f in after.json()["features"]] == [1, 50, 3, 2]
+    assert after.json()["cells"][3] == {"feature": 50, "package": 3, "text": "x"}
