@@ -24,6 +24,7 @@ from app.grids.schemas import (
     GridPackageAdd,
     GridRead,
     MatrixRead,
+    shown,
 )
 from app.grids.table import matrix_csv
 from app.models import Grid, GridFeature, Package
@@ -384,14 +385,14 @@ async def _feature(
             session, grid.id, int(segment), refresh=refresh
         )
     if found is None:
-        raise NotFound(f"Grid {grid.slug!r} has no feature {segment!r}.")
+        raise NotFound(f"Grid {grid.slug!r} has no feature {shown(segment)}.")
     return found
 
 
 async def _package(session: AsyncSession, segment: str) -> Package:
     found = await packages.find_package(session, segment)
     if found is None:
-        raise NotFound(f"No package {segment!r}.")
+        raise NotFound(f"No package {shown(segment)}.")
     return found
 
 

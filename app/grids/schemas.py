@@ -116,6 +116,12 @@ class MatrixRead(BaseModel):
     )
 
 
+def shown(name: object, limit: int = 100) -> str:
+    """`name` as an error message quotes it: repr, cut short when long."""
+    text = repr(name)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _refuse_nul_and_null(value: Any) -> Any:
     if value is None:
         raise ValueError("may not be null")
@@ -181,3 +187,13 @@ class GridPackageAdd(_Write):
         description="The package's id, slug, or hyperlink (…/packages/ID/).",
         examples=["django-crispy-forms"],
     )
+
+    @field_validator("package", mode="before")
+    @classmethod
+    def _id_or_text(cls, value: Any) -> Any:
+        # One error that says what is wanted, rather than one per union member.
+        if value is None:
+            return value  # refused as null by the check every key gets
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError("must be an id, a slug or a hyperlink to a package")
+        return value

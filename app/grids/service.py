@@ -23,6 +23,7 @@ from app.grids.schemas import (
     FeatureUpdate,
     GridRead,
     MatrixRead,
+    shown,
 )
 from app.models import Grid, GridFeature, Package
 from app.packages import repository as packages
@@ -202,7 +203,7 @@ async def _package_named(session: AsyncSession, reference: int | str) -> Package
             [
                 field_error(
                     "package",
-                    f"no package is named {reference!r} (give an id, a slug or "
+                    f"no package is named {shown(reference)} (give an id, a slug or "
                     "a hyperlink to one of the packages)",
                     "reference",
                 )
