@@ -101,7 +101,9 @@ async def create_feature(
         created=now,
         modified=now,
     )
-    await _unique_title(grid, create.title, repository.add_feature(session, feature))
+    await _unique_title(
+        grid.slug, create.title, repository.add_feature(session, feature)
+    )
     await repository.touch(session, grid.id, now)
     return feature
 
@@ -124,7 +126,7 @@ async def update_feature(
     now = utcnow()
     changed["modified"] = now
     await _unique_title(
-        grid,
+        grid.slug,
         changed.get("title", feature.title),
         repository.update_feature(session, feature.id, changed),
     )
@@ -139,13 +141,17 @@ async def delete_feature(
     await repository.touch(session, grid.id, utcnow())
 
 
-async def _unique_title(grid: Grid, title: str, write: Any) -> None:
-    """Run a write; a title a concurrent writer took first is a 409 too."""
+async def _unique_title(grid_slug: str, title: str, write: Any) -> None:
+    """Run a write; a title a concurrent writer took first is a 409 too.
+
+    Takes the slug, not the grid: a failed flush expires every loaded row,
+    and reading one then would fail in its turn.
+    """
     try:
         await write
     except IntegrityError as exc:
         raise Conflict(
-            f"Grid {grid.slug!r} already has a feature titled {title!r}."
+            f"Grid {grid_slug!r} already has a feature titled {title!r}."
         ) from exc
 
 

@@ -1,5 +1,6 @@
 """Editing a grid's matrix with a token: features, cells and the grid's packages."""
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -10,6 +11,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.auth.tokens import create_token
+from app.grids import repository
 from app.models import GridCell
 from tests.api.bodies import BASE
 from tests.factories import (
@@ -901,3 +904,84 @@ async def test_the_edit_routes_are_in_the_allow_header(
     assert features.headers["allow"] == "GET, PATCH, DELETE, HEAD, OPTIONS"
     assert cells.headers["allow"] == "GET, PUT, DELETE, HEAD, OPTIONS"
     assert packages.headers["allow"] == "DELETE, OPTIONS"
+
+
+# -- edits at the same time ------------------------------------------------------
+
+
+@pytest.mark.usefixtures("grids")
+async def test_concurrent_new_features_get_one_title_each_and_their_own_orders(
+    client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    # A token each: requests with one token already wait for each other
+    # (each writes the token's last use), and the grid's own lock is tested.
+    async with sessionmaker() as session:
+        tokens = [await create_token(session, f"editor {i}") for i in range(4)]
+        await session.commit()
+    titles = ("Templates", "Templates", "Widgets", "Formsets")
+
+    responses = await asyncio.gather(
+        *(
+            client.post(
+                f"{FORMS}/features/",
+                headers={"Authorization": f"Bearer {token}"},
+                json={"title": title},
+            )
+            for token, title in zip(tokens, titles, strict=True)
+        )
+    )
+
+    statuses = sorted(r.status_code for r in responses)
+    winner = next(
+        r.json()["id"]
+        for r in responses
+        if r.status_code == 201 and r.json()["title"] == "Templates"
+    )
+    refused = [r.json()["detail"] for r in responses if r.status_code == 409]
+    assert statuses == [201, 201, 201, 409]
+    assert refused == [
+        f"Grid 'forms' already has a feature titled 'Templates' (feature {winner})."
+    ]
+    features = (await matrix(client))["features"]
+    assert sorted(f["order"] for f in features) == [0, 1, 2, 3, 4]
+    assert sorted(f["title"] for f in features) == [
+        "Docs",
+        "Formsets",
+        "Python 3",
+        "Templates",
+        "Widgets",
+    ]
+
+
+@pytest.mark.usefixtures("grids")
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", f"{FORMS}/features/", {"title": "Docs"}),
+        ("PATCH", f"{FORMS}/features/1/", {"title": "Docs"}),
+    ],
+)
+async def test_a_title_taken_after_the_check_is_still_a_409(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    method: str,
+    path: str,
+    body: dict[str, Any],
+) -> None:
+    async def no_holder(*_args: Any, **_kwargs: Any) -> None:
+        return None  # as if another writer took the title after the check
+
+    monkeypatch.setattr(repository, "feature_titled", no_holder)
+
+    response = await client.request(method, path, headers=auth, json=body)
+
+    assert response.status_code == 409
+    assert response.json()["detail"] == (
+        "Grid 'forms' already has a feature titled 'Docs'."
+    )
+    monkeypatch.undo()
+    assert [f["title"] for f in (await matrix(client))["features"]] == [
+        "Python 3",
+        "Docs",
+    ]
