@@ -531,3 +531,58 @@ async def test_a_matrix_is_one_snapshot_while_others_write(
     assert during.json() == FORMS_MATRIX
     assert [f["id"] for f in after.json()["features"]] == [1, 50, 3, 2]
     assert after.json()["cells"][3] == {"feature": 50, "package": 3, "text": "x"}
+
+
+async def test_grid_routes_have_operation_ids_named_for_what_they_do(
+    client: httpx.AsyncClient,
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+
+    ids = {
+        (method, path): operation["operationId"]
+        for path, item in document["paths"].items()
+        if path.startswith("/api/v4/grids/")
+        for method, operation in item.items()
+    }
+
+    grid = "/api/v4/grids/{grid}"
+    feature = f"{grid}/features/{{feature}}/"
+    assert ids == {
+        ("get", "/api/v4/grids/"): "list_grids",
+        ("get", f"{grid}/"): "get_grid",
+        ("get", f"{grid}/matrix/"): "get_grid_matrix",
+        ("post", f"{grid}/features/"): "create_grid_feature",
+        ("get", feature): "get_grid_feature",
+        ("patch", feature): "update_grid_feature",
+        ("delete", feature): "delete_grid_feature",
+        ("get", f"{feature}cells/{{package}}/"): "get_grid_cell",
+        ("put", f"{feature}cells/{{package}}/"): "write_grid_cell",
+        ("delete", f"{feature}cells/{{package}}/"): "delete_grid_cell",
+        ("post", f"{grid}/packages/"): "add_grid_package",
+        ("delete", f"{grid}/packages/{{package}}/"): "remove_grid_package",
+    }
+
+
+async def test_write_schemas_admit_no_null_and_say_what_fits(
+    client: httpx.AsyncClient,
+) -> None:
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+
+    update = schemas["FeatureUpdate"]
+    assert update["additionalProperties"] is False
+    assert "required" not in update
+    assert {name: p.get("type") for name, p in update["properties"].items()} == {
+        "title": "string",
+        "description": "string",
+        "order": "integer",
+    }
+    assert update["properties"]["title"]["maxLength"] == 100
+    assert update["properties"]["description"]["maxLength"] == 1000
+    assert schemas["FeatureCreate"]["required"] == ["title"]
+    assert "default" not in schemas["FeatureCreate"]["properties"]["order"]
+    assert schemas["CellWrite"]["properties"]["text"]["maxLength"] == 300
+    assert schemas["CellWrite"]["required"] == ["text"]
+    assert schemas["GridPackageAdd"]["properties"]["package"]["anyOf"] == [
+        {"type": "integer"},
+        {"type": "string"},
+    ]
