@@ -230,4 +230,14 @@ async def remove_cell(session: AsyncSession, feature_id: int, package_id: int) -
 
 async def touch(session: AsyncSession, grid_id: int, when: datetime) -> None:
     """Record that the grid's matrix changed."""
-    await session.execute(update(Grid).where(Grid.id == grid_id).values(modified=when))
+    await touch_all(session, [grid_id], when)
+
+
+async def touch_all(
+    session: AsyncSession, grid_ids: Iterable[int], when: datetime
+) -> None:
+    ids = set(grid_ids)
+    if ids:
+        await session.execute(
+            update(Grid).where(Grid.id.in_(ids)).values(modified=when)
+        )

@@ -176,6 +176,10 @@ async def update_package(
     )
     if grids_changed and grid_ids is not None:
         await repository.replace_grids(session, package.id, grid_ids)
+        # Their matrices gained or lost a column.
+        await grid_repository.touch_all(
+            session, set(grid_ids) ^ set(current_grids), changed["modified"]
+        )
     return True
 
 
@@ -191,6 +195,7 @@ async def create_package(
     await _write(session, lambda: repository.add(session, package))
     if grid_ids:
         await repository.replace_grids(session, package.id, grid_ids)
+        await grid_repository.touch_all(session, grid_ids, utcnow())
     return package
 
 

@@ -748,6 +748,47 @@ async def test_a_package_edit_that_keeps_a_grid_keeps_its_cells_there(
 
 
 @pytest.mark.usefixtures("grids")
+async def test_a_package_edit_marks_the_grids_it_joins_or_leaves_as_modified(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    async def modified() -> dict[int, str]:
+        grids = (await client.get("/api/v4/grids/")).json()["results"]
+        return {g["id"]: g["modified"] for g in grids}
+
+    with clock() as leaving:
+        left = await client.patch(
+            "/api/v4/packages/nango/", headers=auth, json={"grids": [10]}
+        )
+    after_leaving = await modified()
+    with clock() as joining:
+        joined = await client.post(
+            "/api/v4/packages/",
+            headers=auth,
+            json={"title": "New", "slug": "new", "category": 1, "grids": [10]},
+        )
+    after_joining = await modified()
+
+    assert (left.status_code, joined.status_code) == (200, 201)
+    assert leaving.holds(after_leaving[7])
+    assert after_leaving[10] == after_leaving[8] == "2025-01-01T00:00:00Z"
+    assert joining.holds(after_joining[10])
+    assert after_joining[7] == after_leaving[7]
+
+
+@pytest.mark.usefixtures("grids")
+async def test_a_package_edit_that_keeps_its_grids_leaves_them_alone(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    response = await client.patch(
+        "/api/v4/packages/nango/", headers=auth, json={"grids": [10, 7], "title": "N"}
+    )
+
+    assert response.status_code == 200
+    grids = (await client.get("/api/v4/grids/")).json()["results"]
+    assert {g["modified"] for g in grids} == {"2025-01-01T00:00:00Z"}
+
+
+@pytest.mark.usefixtures("grids")
 async def test_deleting_a_package_deletes_its_cells(
     client: httpx.AsyncClient,
     auth: dict[str, str],
