@@ -151,8 +151,8 @@ async def create_package(
 async def delete_package(
     package: str, session: SessionDep, _token: TokenDep
 ) -> Response:
-    """Remove a package from the catalogue."""
+    """Remove a package from the catalogue, and from its grids with its cells."""
     row = await _found(session, package, for_update=True)
-    await repository.remove(session, row.id)
+    await service.delete_package(session, row.id)
     await session.commit()
     return Response(status_code=204)

@@ -199,6 +199,13 @@ async def create_package(
     return package
 
 
+async def delete_package(session: AsyncSession, package_id: int) -> None:
+    """Remove the package; the grids it was in lose a column, and say so."""
+    grids = await repository.grid_ids_by_package(session, [package_id])
+    await repository.remove(session, package_id)
+    await grid_repository.touch_all(session, grids[package_id], utcnow())
+
+
 async def _check_unlocked(session: AsyncSession, grid_ids: Iterable[int]) -> None:
     """A package joins or leaves no locked grid."""
     locked = await grid_repository.first_locked(session, grid_ids)

@@ -794,9 +794,16 @@ async def test_deleting_a_package_deletes_its_cells(
     auth: dict[str, str],
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
-    response = await client.delete("/api/v4/packages/3/", headers=auth)
+    with clock() as when:
+        response = await client.delete("/api/v4/packages/3/", headers=auth)
 
     assert response.status_code == 204
+    grids = (await client.get("/api/v4/grids/")).json()["results"]
+    assert [(g["id"], when.holds(g["modified"])) for g in grids] == [
+        (10, False),
+        (8, True),
+        (7, True),
+    ]
     assert await all_cells(sessionmaker) == [
         (7, 1, 6, "no"),
         (10, 4, 6, "yes"),
