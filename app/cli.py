@@ -193,7 +193,8 @@ def import_(
         raise typer.Exit(1) from exc
     typer.echo(
         f"imported {summary.categories} categories, {summary.grids} grids, "
-        f"{summary.packages} packages"
+        f"{summary.packages} packages, {summary.features} features, "
+        f"{summary.cells} cells"
     )
     for slug in summary.shared_repositories:
         typer.echo(f"note: {slug} shares its repository with another package", err=True)

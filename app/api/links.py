@@ -51,6 +51,12 @@ class Links:
     def grid(self, grid_id: int) -> str:
         return self._url(f"grids/{grid_id}/")
 
+    def feature(self, grid_id: int, feature_id: int) -> str:
+        return self._url(f"grids/{grid_id}/features/{feature_id}/")
+
+    def cell(self, grid_id: int, feature_id: int, package_id: int) -> str:
+        return self._url(f"grids/{grid_id}/features/{feature_id}/cells/{package_id}/")
+
 
 def id_from_link(value: str | int, resource: str) -> int | None:
     """The id a reference names: an id, or a hyperlink to `resource` ending in one.

@@ -54,13 +54,15 @@ def operation_id(route: APIRoute) -> str:
     return route.name
 
 
+_WORDED = {404: "not_found", 409: "conflict", 422: "invalid"}
+
+
 def problems(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
-    """The error answers of an operation; `not_found="..."` words its 404."""
+    """The error answers of an operation; `not_found=`, `conflict=` and
+    `invalid=` word its 404, 409 and 422 for what the operation is about."""
     answers: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
-        description = _PROBLEMS[status]
-        if status == 404 and "not_found" in descriptions:
-            description = descriptions["not_found"]
+        description = descriptions.get(_WORDED.get(status, ""), _PROBLEMS[status])
         model = ValidationProblem if status == 422 else Problem
         answers[status] = {"model": model, "description": description}
     return answers
@@ -178,7 +180,7 @@ def _document_operation(method: str, operation: dict[str, Any]) -> None:
             if len(kept) == 1:
                 del schema["anyOf"]
                 schema.update(kept[0])
-    if method == "get":
+    if method == "get" and "304" in answers:
         parameters.extend(_CONDITIONAL_GET)
         for status in ("200", "304"):
             answers[status].setdefault("headers", {}).update(_CACHE_HEADERS)

@@ -1,4 +1,5 @@
-"""The catalogue document: `{"categories", "grids", "packages"}` in v4 shapes.
+"""The catalogue document: `{"categories", "grids", "packages"}` in v4 shapes,
+plus `"features"`: the rows of the grids' matrices, each with its cells.
 
 Import is lenient where Django Packages data is: anything but the identity
 of a record may be missing and takes its empty default. Unknown keys are
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from app.models import CELL_TEXT_MAX, FEATURE_TITLE_MAX
 from app.packages.schemas import Reference, Slug, has_nul
 
 # The widths of the columns these land in; PostgreSQL refuses anything wider.
@@ -79,9 +81,46 @@ class PackageRecord(_Record):
     last_fetched: Timestamp = None
 
 
+class CellRecord(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    package: Reference
+    text: str = Field(min_length=1, max_length=CELL_TEXT_MAX)
+
+    @field_validator("text", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if has_nul(value):
+            raise ValueError("must not contain a NUL character")
+        return value
+
+
+class FeatureRecord(BaseModel):
+    """A row of a grid's matrix. Its cells replace the feature's cells on import."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: int = Field(gt=0, le=2**31 - 1)
+    grid: Reference
+    title: str = Field(min_length=1, max_length=FEATURE_TITLE_MAX)
+    description: str = ""
+    order: Count = 0
+    created: Timestamp = None
+    modified: Timestamp = None
+    cells: list[CellRecord] = []
+
+    @field_validator("title", "description", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if has_nul(value):
+            raise ValueError("must not contain a NUL character")
+        return value
+
+
 class CatalogDocument(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     categories: list[CategoryRecord] = []
     grids: list[GridRecord] = []
     packages: list[PackageRecord] = []
+    features: list[FeatureRecord] = []

@@ -4,6 +4,10 @@ Import keeps ids, slugs, created and modified, upserts by id (so loading
 the same document twice changes nothing) and runs in the caller's single
 transaction, so readers never see half a catalogue. Export writes the same
 document shape, ordered by id, so export → import → export is a fixed point.
+
+Grid memberships change only where the document says otherwise, since a
+package leaving a grid takes its cells with it. A feature in the document
+brings its cells: they replace the cells that feature had.
 """
 
 from collections.abc import Mapping, Sequence
@@ -11,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, insert, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,8 +23,8 @@ from app.api.links import Links, id_from_link
 from app.categories.schemas import CategoryRead
 from app.db.base import Base, utcnow
 from app.db.queries import insert_missing
-from app.grids.schemas import GridRead
-from app.models import Category, Grid, Package, grid_packages
+from app.grids.schemas import FeatureRead, GridRead
+from app.models import Category, Grid, GridCell, GridFeature, Package, grid_packages
 from app.packages.repo_url import FORGE_HOSTS, Forge, repo_key
 from app.packages.schemas import PackageRead
 
@@ -39,6 +43,8 @@ class ImportSummary:
     categories: int = 0
     grids: int = 0
     packages: int = 0
+    features: int = 0
+    cells: int = 0
     shared_repositories: list[str] = field(default_factory=list)
 
 
@@ -52,7 +58,10 @@ def _ref(value: str | int, what: str) -> int:
 
 
 async def _upsert(
-    session: AsyncSession, model: type[Base], rows: list[dict[str, Any]]
+    session: AsyncSession,
+    model: type[Base],
+    rows: list[dict[str, Any]],
+    conflict: str = "a slug or repository that another id already holds",
 ) -> None:
     table: Any = model.__table__
     for start in range(0, len(rows), _CHUNK):
@@ -70,7 +79,7 @@ async def _upsert(
                 await session.execute(update(model), old)
         except IntegrityError as exc:
             raise CatalogError(
-                f"{table.name}: the document gives a record a slug or repository that another id already holds"
+                f"{table.name}: the document gives a record {conflict}"
             ) from exc
 
 
@@ -163,20 +172,118 @@ async def import_catalog(
     await _upsert(session, Package, packages)
     summary.packages = len(packages)
 
-    package_ids = [row["id"] for row in packages]
+    await _write_memberships(session, [row["id"] for row in packages], memberships)
+    summary.features, summary.cells = await _import_features(session, document)
+
+    await _sync_sequences(session, ["categories", "grids", "packages", "grid_features"])
+    return summary
+
+
+async def _write_memberships(
+    session: AsyncSession, package_ids: list[int], memberships: set[tuple[int, int]]
+) -> None:
+    """Give the document's packages exactly the document's grids.
+
+    Only memberships that change are written, so a package that stays in a
+    grid keeps its cells there. A grid of the document may also list a
+    package the document does not hold; that membership is added.
+    """
     for start in range(0, len(package_ids), _CHUNK):
         chunk = package_ids[start : start + _CHUNK]
-        await session.execute(
-            delete(grid_packages).where(grid_packages.c.package_id.in_(chunk))
+        pairs = await session.execute(
+            select(grid_packages.c.grid_id, grid_packages.c.package_id).where(
+                grid_packages.c.package_id.in_(chunk)
+            )
         )
+        stale = sorted({(g, p) for g, p in pairs} - memberships)
+        for first in range(0, len(stale), _CHUNK):
+            await session.execute(
+                delete(grid_packages).where(
+                    tuple_(grid_packages.c.grid_id, grid_packages.c.package_id).in_(
+                        stale[first : first + _CHUNK]
+                    )
+                )
+            )
     rows = [{"grid_id": g, "package_id": p} for g, p in sorted(memberships)]
     pair = [grid_packages.c.grid_id, grid_packages.c.package_id]
     for start in range(0, len(rows), _CHUNK):
-        # A grid of the document may list a package that is already in it.
         await insert_missing(session, grid_packages, rows[start : start + _CHUNK], pair)
 
-    await _sync_sequences(session, ["categories", "grids", "packages"])
-    return summary
+
+async def _import_features(session: AsyncSession, document: Any) -> tuple[int, int]:
+    """Upsert the document's features and set each one's cells; the counts of both."""
+    now = utcnow()
+    features: list[dict[str, Any]] = []
+    titles: dict[tuple[int, str], int] = {}
+    for record in document.features:
+        grid_id = _ref(record.grid, "grids")
+        holder = titles.setdefault((grid_id, record.title), record.id)
+        if holder != record.id:
+            raise CatalogError(
+                f"features {holder} and {record.id} of grid {grid_id} are both titled {record.title!r}"
+            )
+        features.append(
+            {
+                **record.model_dump(exclude={"grid", "cells", "created", "modified"}),
+                "grid_id": grid_id,
+                "created": record.created or now,
+                "modified": record.modified or now,
+            }
+        )
+    if not features:
+        return 0, 0
+
+    grid_ids = set(await session.scalars(select(Grid.id)))
+    for feature in features:
+        if feature["grid_id"] not in grid_ids:
+            raise CatalogError(
+                f"feature {feature['id']} names grid {feature['grid_id']}, which is not in the catalogue"
+            )
+    # Cells first: a feature the document moves to another grid must not
+    # keep cells that point at the old one.
+    feature_ids = [feature["id"] for feature in features]
+    for start in range(0, len(feature_ids), _CHUNK):
+        chunk = feature_ids[start : start + _CHUNK]
+        await session.execute(delete(GridCell).where(GridCell.feature_id.in_(chunk)))
+    await _upsert(
+        session,
+        GridFeature,
+        features,
+        "a title another feature of its grid already has",
+    )
+
+    members = set(
+        (
+            await session.execute(
+                select(grid_packages.c.grid_id, grid_packages.c.package_id).where(
+                    grid_packages.c.grid_id.in_({f["grid_id"] for f in features})
+                )
+            )
+        ).all()
+    )
+    cells: dict[tuple[int, int], dict[str, Any]] = {}
+    for record, feature in zip(document.features, features, strict=True):
+        for cell in record.cells:
+            package_id = _ref(cell.package, "packages")
+            if (feature["grid_id"], package_id) not in members:
+                raise CatalogError(
+                    f"feature {record.id} has a cell for package {package_id}, which is not in grid {feature['grid_id']}"
+                )
+            if (record.id, package_id) in cells:
+                raise CatalogError(
+                    f"feature {record.id} has two cells for package {package_id}"
+                )
+            cells[(record.id, package_id)] = {
+                "grid_id": feature["grid_id"],
+                "feature_id": record.id,
+                "package_id": package_id,
+                "text": cell.text,
+            }
+
+    rows = [cells[key] for key in sorted(cells)]
+    for start in range(0, len(rows), _CHUNK):
+        await session.execute(insert(GridCell), rows[start : start + _CHUNK])
+    return len(features), len(rows)
 
 
 async def _check_references(
@@ -217,6 +324,21 @@ async def export_catalog(
             select(grid_packages.c.grid_id, grid_packages.c.package_id)
         )
     ).all()
+    features = (
+        await session.scalars(select(GridFeature).order_by(GridFeature.id))
+    ).all()
+    cells = (
+        await session.execute(
+            select(GridCell.feature_id, GridCell.package_id, GridCell.text).order_by(
+                GridCell.feature_id, GridCell.package_id
+            )
+        )
+    ).all()
+    cells_by_feature: dict[int, list[dict[str, Any]]] = {f.id: [] for f in features}
+    for feature_id, package_id, cell_text in cells:
+        cells_by_feature[feature_id].append(
+            {"package": links.package(package_id), "text": cell_text}
+        )
 
     by_grid: dict[int, list[int]] = {grid.id: [] for grid in grids}
     by_package: dict[int, list[int]] = {package.id: [] for package in packages}
@@ -237,5 +359,14 @@ async def export_catalog(
         "packages": [
             PackageRead.build(p, by_package[p.id], links, zone).model_dump(mode="json")
             for p in packages
+        ],
+        "features": [
+            {
+                "id": f.id,
+                "grid": links.grid(f.grid_id),
+                **FeatureRead.build(f, zone).model_dump(mode="json", exclude={"id"}),
+                "cells": cells_by_feature[f.id],
+            }
+            for f in features
         ],
     }

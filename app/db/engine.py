@@ -28,6 +28,19 @@ async def writing(session: AsyncSession) -> None:
     await session.connection(execution_options={WRITES: True})
 
 
+async def snapshot(session: AsyncSession) -> None:
+    """Declare, before its first statement, that `session`'s reads must agree.
+
+    Several queries that answer one request then see the database as it was
+    at the first of them. PostgreSQL needs REPEATABLE READ for that; a
+    SQLite read transaction already sees one snapshot.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.connection(
+            execution_options={"isolation_level": "REPEATABLE READ"}
+        )
+
+
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     if database_url.startswith("sqlite"):
         return _create_sqlite_engine(database_url, **kwargs)

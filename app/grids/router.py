@@ -1,20 +1,74 @@
-"""Grid routes."""
+"""Grid routes: the v4 grid resource, and its comparison matrix with its edits."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.body import JsonBody
 from app.api.caching import digest_validators, item_validators, not_modified
 from app.api.deps import LinksDep, SessionDep, SettingsDep
+from app.api.links import Links
 from app.api.openapi import NOT_MODIFIED, problems
 from app.api.pagination import Paging
+from app.auth.tokens import TokenDep
+from app.db.engine import snapshot
+from app.db.lookup import MAX_ID
 from app.db.queries import table_state
 from app.errors import NotFound
-from app.grids import repository
-from app.grids.schemas import GridPage, GridRead
-from app.models import Grid
+from app.grids import repository, service
+from app.grids.schemas import (
+    CellRead,
+    CellWrite,
+    FeatureCreate,
+    FeatureRead,
+    FeatureUpdate,
+    GridPackageAdd,
+    GridPage,
+    GridRead,
+    MatrixRead,
+    shown,
+)
+from app.grids.table import matrix_csv
+from app.models import Grid, GridFeature, Package
+from app.packages import repository as packages
 
 router = APIRouter(prefix="/grids", tags=["grids"])
+
+_LOCKED = (
+    "The grid is locked, a feature of the grid already has that title, "
+    "or the package is not in the grid."
+)
+_INVALID = "A field is missing, unknown, too long or of the wrong type."
+_EDIT_ERRORS = problems(
+    401,
+    404,
+    409,
+    415,
+    422,
+    503,
+    not_found="No such grid, feature or package.",
+    conflict=_LOCKED,
+    invalid=_INVALID,
+)
+_REMOVE_ERRORS = problems(
+    401,
+    404,
+    409,
+    422,
+    503,
+    not_found="No such grid, feature, package or cell.",
+    conflict=_LOCKED,
+)
+_MERGE_PATCH = {
+    "requestBody": {
+        "content": {
+            "application/merge-patch+json": {
+                "schema": {"$ref": "#/components/schemas/FeatureUpdate"}
+            }
+        }
+    }
+}
 
 
 @router.get(
@@ -70,11 +124,315 @@ async def get_grid(
     links: LinksDep,
 ) -> GridRead | Response:
     """Get one grid by id (all digits) or slug."""
-    row = await repository.find_grid(session, grid)
-    if row is None:
-        raise NotFound()
+    row = await _grid(session, grid)
     validators = item_validators(row.version, row.changed_at, links, settings)
     if (unchanged := not_modified(request, response, validators, settings)) is not None:
         return unchanged
     members = await repository.package_ids_by_grid(session, [row.id])
     return GridRead.build(row, members[row.id], links, settings.zone)
+
+
+@router.get(
+    "/{grid}/matrix/",
+    response_model=MatrixRead,
+    responses={
+        200: {
+            "description": "The matrix, as JSON or (with format=csv) as CSV.",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        **problems(404, 422, 503, not_found="No such grid."),
+    },
+)
+async def get_grid_matrix(
+    grid: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    format: Annotated[
+        Literal["json", "api", "csv"] | None,
+        Query(
+            description=(
+                "csv answers the same table as text/csv; json and api answer "
+                "JSON and are kept in every link."
+            )
+        ),
+    ] = None,
+) -> MatrixRead | Response:
+    """The grid's comparison matrix: features by packages, with every cell.
+
+    Packages come with their stats as they are now (stars, forks, last
+    commit, latest release, score), best score first. Four queries answer it
+    whatever the grid's size.
+    """
+    # A feature or cell committed between the four queries must not show.
+    await snapshot(session)
+    row = await _grid(session, grid)
+    base = Links.from_request(request).base
+    links = Links(base=base, format=None if format == "csv" else format)
+    matrix = await service.read_matrix(session, row, links, settings.zone)
+    if format != "csv":
+        return matrix
+    return Response(
+        matrix_csv(matrix),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'inline; filename="{row.slug}.csv"'},
+    )
+
+
+# -- features (rows) ---------------------------------------------------------
+
+
+@router.get(
+    "/{grid}/features/{feature}/",
+    response_model=FeatureRead,
+    responses=problems(404, 422, 503, not_found="No such grid or feature."),
+)
+async def get_grid_feature(
+    grid: str, feature: str, session: SessionDep, settings: SettingsDep
+) -> FeatureRead:
+    """Get one feature (row) of a grid."""
+    row = await _grid(session, grid)
+    return FeatureRead.build(await _feature(session, row, feature), settings.zone)
+
+
+@router.post(
+    "/{grid}/features/",
+    response_model=FeatureRead,
+    status_code=201,
+    responses=_EDIT_ERRORS,
+)
+async def create_grid_feature(
+    grid: str,
+    create: FeatureCreate,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    links: LinksDep,
+    _token: TokenDep,
+    _json: JsonBody,
+) -> FeatureRead:
+    """Add a feature (row) to a grid; without an order it goes last."""
+    row = await _editable_grid(session, grid)
+    feature = await service.create_feature(session, row, create)
+    answer = FeatureRead.build(feature, settings.zone)
+    await session.commit()
+    response.headers["Location"] = Links(base=links.base).feature(row.id, feature.id)
+    return answer
+
+
+@router.patch(
+    "/{grid}/features/{feature}/",
+    response_model=FeatureRead,
+    responses=_EDIT_ERRORS,
+    openapi_extra=_MERGE_PATCH,
+)
+async def update_grid_feature(
+    grid: str,
+    feature: str,
+    patch: FeatureUpdate,
+    session: SessionDep,
+    settings: SettingsDep,
+    _token: TokenDep,
+    _json: JsonBody,
+) -> FeatureRead:
+    """Edit a feature's title, description or order (a JSON merge patch)."""
+    row = await _editable_grid(session, grid)
+    found = await _feature(session, row, feature)
+    if await service.update_feature(session, row, found, patch):
+        found = await _feature(session, row, feature, refresh=True)
+    answer = FeatureRead.build(found, settings.zone)
+    await session.commit()
+    return answer
+
+
+@router.delete(
+    "/{grid}/features/{feature}/",
+    status_code=204,
+    response_class=Response,
+    responses=_REMOVE_ERRORS,
+)
+async def delete_grid_feature(
+    grid: str, feature: str, session: SessionDep, _token: TokenDep
+) -> Response:
+    """Remove a feature (row) and its cells from a grid."""
+    row = await _editable_grid(session, grid)
+    await service.delete_feature(session, row, await _feature(session, row, feature))
+    await session.commit()
+    return Response(status_code=204)
+
+
+# -- cells (feature x package) -------------------------------------------------
+
+
+@router.get(
+    "/{grid}/features/{feature}/cells/{package}/",
+    response_model=CellRead,
+    responses=problems(
+        404, 422, 503, not_found="No such grid, feature, package or cell."
+    ),
+)
+async def get_grid_cell(
+    grid: str, feature: str, package: str, session: SessionDep
+) -> CellRead:
+    """Get the text one package has for one feature of a grid."""
+    row = await _grid(session, grid)
+    found = await _feature(session, row, feature)
+    column = await _package(session, package)
+    text = await repository.cell_text(session, found.id, column.id)
+    if text is None:
+        raise NotFound(_no_cell(found, column))
+    return CellRead(feature=found.id, package=column.id, text=text)
+
+
+@router.put(
+    "/{grid}/features/{feature}/cells/{package}/",
+    response_model=CellRead,
+    responses={
+        201: {"description": "The cell was empty and now has the text."},
+        **_EDIT_ERRORS,
+    },
+)
+async def write_grid_cell(
+    grid: str,
+    feature: str,
+    package: str,
+    cell: CellWrite,
+    response: Response,
+    session: SessionDep,
+    links: LinksDep,
+    _token: TokenDep,
+    _json: JsonBody,
+) -> CellRead:
+    """Write the text one package has for one feature; the package must be in the grid.
+
+    Answers 201 when the cell was empty, 200 when its text was replaced.
+    """
+    row = await _editable_grid(session, grid)
+    found = await _feature(session, row, feature)
+    column = await _package(session, package)
+    created = await service.write_cell(session, row, found, column, cell.text)
+    await session.commit()
+    if created:
+        response.status_code = 201
+        response.headers["Location"] = Links(base=links.base).cell(
+            row.id, found.id, column.id
+        )
+    return CellRead(feature=found.id, package=column.id, text=cell.text)
+
+
+@router.delete(
+    "/{grid}/features/{feature}/cells/{package}/",
+    status_code=204,
+    response_class=Response,
+    responses=_REMOVE_ERRORS,
+)
+async def delete_grid_cell(
+    grid: str, feature: str, package: str, session: SessionDep, _token: TokenDep
+) -> Response:
+    """Empty one cell."""
+    row = await _editable_grid(session, grid)
+    found = await _feature(session, row, feature)
+    column = await _package(session, package)
+    if not await service.delete_cell(session, row, found, column):
+        raise NotFound(_no_cell(found, column))
+    await session.commit()
+    return Response(status_code=204)
+
+
+# -- packages (columns) --------------------------------------------------------
+
+
+@router.post(
+    "/{grid}/packages/",
+    response_model=GridRead,
+    status_code=201,
+    responses={
+        200: {"description": "The package was in the grid already."},
+        **_EDIT_ERRORS,
+    },
+)
+async def add_grid_package(
+    grid: str,
+    add: GridPackageAdd,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    links: LinksDep,
+    _token: TokenDep,
+    _json: JsonBody,
+) -> GridRead:
+    """Put a package in a grid (a new column of its matrix).
+
+    Answers 201 when it was added, 200 when it was in the grid already.
+    """
+    row = await _editable_grid(session, grid)
+    _package_row, added = await service.add_package(session, row, add.package)
+    members = await repository.package_ids_by_grid(session, [row.id])
+    if added:
+        await session.refresh(row)
+    answer = GridRead.build(row, members[row.id], links, settings.zone)
+    await session.commit()
+    if not added:
+        response.status_code = 200
+    return answer
+
+
+@router.delete(
+    "/{grid}/packages/{package}/",
+    status_code=204,
+    response_class=Response,
+    responses=_REMOVE_ERRORS,
+)
+async def remove_grid_package(
+    grid: str, package: str, session: SessionDep, _token: TokenDep
+) -> Response:
+    """Take a package, and its cells, out of a grid."""
+    row = await _editable_grid(session, grid)
+    column = await _package(session, package)
+    if not await service.remove_package(session, row, column):
+        raise NotFound(f"Package {column.slug!r} is not in grid {row.slug!r}.")
+    await session.commit()
+    return Response(status_code=204)
+
+
+# -- lookups -----------------------------------------------------------------
+
+
+async def _grid(session: AsyncSession, segment: str) -> Grid:
+    row = await repository.find_grid(session, segment)
+    if row is None:
+        raise NotFound()
+    return row
+
+
+async def _editable_grid(session: AsyncSession, segment: str) -> Grid:
+    """The grid, its row locked until commit so its edits go one at a time."""
+    row = await repository.find_grid(session, segment, for_update=True)
+    if row is None:
+        raise NotFound()
+    service.check_editable(row)
+    return row
+
+
+async def _feature(
+    session: AsyncSession, grid: Grid, segment: str, *, refresh: bool = False
+) -> GridFeature:
+    found = None
+    if segment.isascii() and segment.isdigit() and 0 < int(segment) <= MAX_ID:
+        found = await repository.find_feature(
+            session, grid.id, int(segment), refresh=refresh
+        )
+    if found is None:
+        raise NotFound(f"Grid {grid.slug!r} has no feature {shown(segment)}.")
+    return found
+
+
+async def _package(session: AsyncSession, segment: str) -> Package:
+    found = await packages.find_package(session, segment)
+    if found is None:
+        raise NotFound(f"No package {shown(segment)}.")
+    return found
+
+
+def _no_cell(feature: GridFeature, package: Package) -> str:
+    return f"Feature {feature.id} has no cell for package {package.slug!r}."

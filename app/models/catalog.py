@@ -6,10 +6,13 @@ from sqlalchemy import (
     Boolean,
     Column,
     ForeignKey,
+    ForeignKeyConstraint,
+    Index,
     Integer,
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -19,6 +22,9 @@ from app.db.base import NEVER_REUSED_IDS, Base, JSONValue, UTCDateTime, utcnow
 class Timestamped:
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     modified: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Versioned(Timestamped):
     # Kept by database triggers (migration 0004) on every change of the row,
     # whoever writes it: what ETag and Last-Modified are made of. `modified`
     # is the catalogue's own field and moves only on edits.
@@ -28,7 +34,7 @@ class Timestamped:
     )
 
 
-class Category(Timestamped, Base):
+class Category(Versioned, Base):
     __tablename__ = "categories"
     __table_args__ = NEVER_REUSED_IDS
 
@@ -63,7 +69,7 @@ grid_packages = Table(
 )
 
 
-class Grid(Timestamped, Base):
+class Grid(Versioned, Base):
     __tablename__ = "grids"
     __table_args__ = NEVER_REUSED_IDS
 
@@ -82,7 +88,7 @@ class Grid(Timestamped, Base):
     )
 
 
-class Package(Timestamped, Base):
+class Package(Versioned, Base):
     __tablename__ = "packages"
     __table_args__ = NEVER_REUSED_IDS
 
@@ -127,3 +133,58 @@ class Package(Timestamped, Base):
 
     def __repr__(self) -> str:
         return f"Package(id={self.id!r}, slug={self.slug!r})"
+
+
+FEATURE_TITLE_MAX = 100
+CELL_TEXT_MAX = 300
+
+
+class GridFeature(Timestamped, Base):
+    """A row of a grid's comparison matrix: something the packages are compared on."""
+
+    __tablename__ = "grid_features"
+    __table_args__ = (
+        UniqueConstraint("grid_id", "title", name="uq_grid_features_grid_id_title"),
+        # What a cell's composite foreign key points at: a feature of that grid.
+        UniqueConstraint("grid_id", "id", name="uq_grid_features_grid_id_id"),
+        NEVER_REUSED_IDS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(FEATURE_TITLE_MAX))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # Rows are shown by `order`, then id; equal orders are allowed.
+    order: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class GridCell(Base):
+    """One feature of one package in a grid: a short text.
+
+    Its composite foreign keys make a cell exist only for a feature of the
+    same grid and a package in that grid: taking a package out of the grid,
+    or deleting the feature, the package or the grid, removes its cells.
+    """
+
+    __tablename__ = "grid_cells"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["grid_id", "feature_id"],
+            ["grid_features.grid_id", "grid_features.id"],
+            name="fk_grid_cells_feature_grid_features",
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["grid_id", "package_id"],
+            ["grid_packages.grid_id", "grid_packages.package_id"],
+            name="fk_grid_cells_package_grid_packages",
+            ondelete="CASCADE",
+        ),
+        # A grid's cells in one read, and the cascade from grid_packages.
+        Index("ix_grid_cells_grid_id_package_id", "grid_id", "package_id"),
+    )
+
+    feature_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    package_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grid_id: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(String(CELL_TEXT_MAX))

@@ -96,12 +96,31 @@ async def _lock_member_grids(
 async def replace_grids(
     session: AsyncSession, package_id: int, grid_ids: Iterable[int]
 ) -> None:
-    grid_ids = list(grid_ids)
-    await _lock_member_grids(session, package_id, grid_ids)
-    await session.execute(
-        delete(grid_packages).where(grid_packages.c.package_id == package_id)
+    """Make the package's grids exactly `grid_ids`.
+
+    Only the memberships that change are written: deleting one also deletes
+    the package's cells in that grid, so the grids it stays in keep theirs.
+    """
+    wanted = set(grid_ids)
+    await _lock_member_grids(session, package_id, wanted)
+    current = set(
+        await session.scalars(
+            select(grid_packages.c.grid_id).where(
+                grid_packages.c.package_id == package_id
+            )
+        )
     )
-    rows = [{"grid_id": grid_id, "package_id": package_id} for grid_id in grid_ids]
+    if current - wanted:
+        await session.execute(
+            delete(grid_packages).where(
+                grid_packages.c.package_id == package_id,
+                grid_packages.c.grid_id.in_(current - wanted),
+            )
+        )
+    rows = [
+        {"grid_id": grid_id, "package_id": package_id}
+        for grid_id in sorted(wanted - current)
+    ]
     if rows:
         await session.execute(insert(grid_packages), rows)
 

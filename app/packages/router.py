@@ -212,12 +212,12 @@ async def delete_package(
     settings: SettingsDep,
     _token: TokenDep,
 ) -> Response:
-    """Remove a package from the catalogue."""
+    """Remove a package from the catalogue, and from its grids with its cells."""
     row = await _found(session, package, for_update=True)
     links = Links.from_request(request)
     check_preconditions(
         request, item_validators(row.version, row.changed_at, links, settings)
     )
-    await repository.remove(session, row.id)
+    await service.delete_package(session, row.id)
     await session.commit()
     return Response(status_code=204)

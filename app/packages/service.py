@@ -5,7 +5,7 @@ that lands at the same time keeps its stats. A key the client did not send
 is left alone; null clears a nullable text field to "".
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +16,8 @@ from app.api.links import id_from_link
 from app.db.base import utcnow
 from app.db.queries import existing_ids
 from app.errors import Conflict, InvalidFields, field_error
+from app.grids import repository as grid_repository
+from app.grids.service import GridLocked
 from app.models import Category, Grid, Package
 from app.packages import repository
 from app.packages.repo_url import FORGE_HOSTS, Forge, repo_key
@@ -165,12 +167,19 @@ async def update_package(
     if not changed and not grids_changed:
         return False
 
+    if grids_changed and grid_ids is not None:
+        await _check_unlocked(session, set(grid_ids) ^ set(current_grids))
+
     changed["modified"] = utcnow()
     await _write(
         session, lambda: repository.update_columns(session, package.id, changed)
     )
     if grids_changed and grid_ids is not None:
         await repository.replace_grids(session, package.id, grid_ids)
+        # Their matrices gained or lost a column.
+        await grid_repository.touch_all(
+            session, set(grid_ids) ^ set(current_grids), changed["modified"]
+        )
     return True
 
 
@@ -181,11 +190,27 @@ async def create_package(
 ) -> Package:
     values, grid_ids = await _resolve(session, create, None, [], hosts)
     values.setdefault("repo_key", None)
+    await _check_unlocked(session, grid_ids or [])
     package = Package(**values)
     await _write(session, lambda: repository.add(session, package))
     if grid_ids:
         await repository.replace_grids(session, package.id, grid_ids)
+        await grid_repository.touch_all(session, grid_ids, utcnow())
     return package
+
+
+async def delete_package(session: AsyncSession, package_id: int) -> None:
+    """Remove the package; the grids it was in lose a column, and say so."""
+    grids = await repository.grid_ids_by_package(session, [package_id])
+    await repository.remove(session, package_id)
+    await grid_repository.touch_all(session, grids[package_id], utcnow())
+
+
+async def _check_unlocked(session: AsyncSession, grid_ids: Iterable[int]) -> None:
+    """A package joins or leaves no locked grid."""
+    locked = await grid_repository.first_locked(session, grid_ids)
+    if locked is not None:
+        raise GridLocked(locked)
 
 
 async def _write(session: AsyncSession, action: Any) -> None:

@@ -52,7 +52,15 @@ async def export(
         return await export_catalog(session, links, zone)
 
 
-CATALOGUE_TABLES = ("categories", "grids", "packages", "grid_packages")
+CATALOGUE_TABLES = (
+    "categories",
+    "grids",
+    "packages",
+    "grid_packages",
+    "grid_features",
+    "grid_cells",
+)
+EMPTY = dict.fromkeys(CATALOGUE_TABLES, 0)
 
 
 async def counts(sessionmaker: async_sessionmaker[AsyncSession]) -> dict[str, int]:
@@ -118,13 +126,15 @@ async def test_the_sample_catalogue_imports(
     summary = await load(sessionmaker, sample())
 
     assert summary == ImportSummary(
-        categories=3, grids=4, packages=10, shared_repositories=[]
+        categories=3, grids=4, packages=10, features=4, cells=7, shared_repositories=[]
     )
     assert await counts(sessionmaker) == {
         "categories": 3,
         "grids": 4,
         "packages": 10,
         "grid_packages": 5,
+        "grid_features": 4,
+        "grid_cells": 7,
     }
 
 
@@ -248,7 +258,9 @@ async def test_importing_the_same_document_twice_changes_nothing(
 
     summary = await load(sessionmaker, sample())
 
-    assert summary == ImportSummary(categories=3, grids=4, packages=10)
+    assert summary == ImportSummary(
+        categories=3, grids=4, packages=10, features=4, cells=7
+    )
     assert await export(sessionmaker) == first
     assert await counts(sessionmaker) == first_counts
 
@@ -270,6 +282,7 @@ async def test_an_import_updates_records_by_id(
         "https://packages.example.org/api/v4/packages/77/"
     ]
     assert await counts(sessionmaker) == {
+        **EMPTY,
         "categories": 1,
         "grids": 1,
         "packages": 1,
@@ -284,9 +297,7 @@ async def test_export_then_import_into_an_empty_database_is_a_fixed_point(
     first = await export(sessionmaker, Links(base="http://localhost:8000"))
 
     await empty_the_catalogue(engine)
-    assert await counts(sessionmaker) == dict.fromkeys(
-        ["categories", "grids", "packages", "grid_packages"], 0
-    )
+    assert await counts(sessionmaker) == EMPTY
     await load(sessionmaker, first)
     second = await export(sessionmaker, Links(base="http://localhost:8000"))
 
@@ -357,9 +368,7 @@ async def test_a_document_that_refers_to_something_missing_writes_nothing(
         await session.rollback()
 
     assert str(raised.value) == message
-    assert await counts(sessionmaker) == dict.fromkeys(
-        ["categories", "grids", "packages", "grid_packages"], 0
-    )
+    assert await counts(sessionmaker) == EMPTY
 
 
 async def test_a_missing_category_leaves_an_existing_catalogue_as_it_was(

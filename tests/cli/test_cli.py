@@ -18,7 +18,14 @@ from tests.cli.conftest import Invoke
 
 Query = Callable[..., list[tuple[Any, ...]]]
 
-CATALOGUE_TABLES = ("categories", "grids", "packages", "grid_packages")
+CATALOGUE_TABLES = (
+    "categories",
+    "grids",
+    "packages",
+    "grid_packages",
+    "grid_features",
+    "grid_cells",
+)
 
 
 def head_revision() -> str:
@@ -117,7 +124,7 @@ def test_import_then_export_round_trips_through_the_command(
 
     assert (imported.exit_code, imported.stdout) == (
         0,
-        "imported 3 categories, 4 grids, 10 packages\n",
+        "imported 3 categories, 4 grids, 10 packages, 4 features, 7 cells\n",
     )
     assert (exported.exit_code, exported.stderr) == (
         0,
@@ -128,11 +135,14 @@ def test_import_then_export_round_trips_through_the_command(
         "grids": 4,
         "packages": 10,
         "grid_packages": 5,
+        "grid_features": 4,
+        "grid_cells": 7,
     }
     sample = json.loads(SAMPLE_CATALOG.read_text(encoding="utf-8"))
     first = json.loads((workdir / "first.json").read_text(encoding="utf-8"))
     assert first["categories"] == sample["categories"]
     assert first["grids"] == sample["grids"]
+    assert first["features"] == sample["features"]
     # The sample shows 2403's times in New York's zone; the export is in UTC.
     assert first["packages"][:-1] == sample["packages"][:-1]
     assert first["packages"][-1]["created"] == "2014-06-03T04:28:54.612484Z"
@@ -166,7 +176,10 @@ def test_importing_the_same_file_twice_changes_nothing(
     again = invoke("import", str(SAMPLE_CATALOG))
     invoke("export", "twice.json")
 
-    assert again.stdout == "imported 3 categories, 4 grids, 10 packages\n"
+    assert (
+        again.stdout
+        == "imported 3 categories, 4 grids, 10 packages, 4 features, 7 cells\n"
+    )
     assert (workdir / "twice.json").read_bytes() == (workdir / "once.json").read_bytes()
 
 
@@ -179,7 +192,7 @@ def test_importing_an_empty_document_imports_nothing(
 
     assert (result.exit_code, result.stdout) == (
         0,
-        "imported 0 categories, 0 grids, 0 packages\n",
+        "imported 0 categories, 0 grids, 0 packages, 0 features, 0 cells\n",
     )
     assert table_counts(query) == dict.fromkeys(CATALOGUE_TABLES, 0)
 
