@@ -24,6 +24,7 @@ from app.fetches.router import router as fetches_router
 from app.grids.router import router as grids_router
 from app.logging import configure_logging
 from app.packages.router import router as packages_router
+from app.search.router import router as search_router
 
 DESCRIPTION = """
 A curated catalogue of Python packages in the shape of the Django Packages
@@ -92,6 +93,7 @@ def create_app(
     api.include_router(fetches_router)
     api.include_router(categories_router)
     api.include_router(grids_router)
+    api.include_router(search_router)
     app.include_router(api)
     app.include_router(root.service_router)
 

@@ -22,6 +22,7 @@ from app.db.queries import insert_missing
 from app.grids.schemas import GridRead
 from app.models import Category, Grid, Package, grid_packages
 from app.packages.repo_url import FORGE_HOSTS, Forge, repo_key
+from app.packages.repository import rescore
 from app.packages.schemas import PackageRead
 
 log = structlog.get_logger(__name__)
@@ -162,6 +163,7 @@ async def import_catalog(
     await _check_references(session, packages, memberships)
     await _upsert(session, Package, packages)
     summary.packages = len(packages)
+    await rescore(session, *(row["id"] for row in packages))
 
     package_ids = [row["id"] for row in packages]
     for start in range(0, len(package_ids), _CHUNK):

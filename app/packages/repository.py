@@ -3,11 +3,13 @@
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.base import utcnow
 from app.db.lookup import id_or_slug
 from app.models import Package, grid_packages
+from app.packages.score import ScoreInputs, compute_score
 
 
 async def find_package(
@@ -94,3 +96,49 @@ async def add(session: AsyncSession, package: Package) -> Package:
 
 async def remove(session: AsyncSession, package_id: int) -> None:
     await session.execute(delete(Package).where(Package.id == package_id))
+
+
+_SCORE_INPUTS = (
+    Package.id,
+    Package.score,
+    Package.repo_watchers,
+    Package.last_updated,
+    Package.pypi_released_at,
+    Package.python3,
+)
+
+
+def score_inputs(row: Any) -> ScoreInputs:
+    return ScoreInputs(
+        stars=row.repo_watchers,
+        last_commit=row.last_updated,
+        last_release=row.pypi_released_at,
+        python3=row.python3,
+    )
+
+
+async def rescore(session: AsyncSession, *package_ids: int) -> None:
+    """Recompute and store the score of the given packages from their stats.
+
+    Only scores that change are written.
+    """
+    now = utcnow()
+    changed = []
+    ids = list(package_ids)
+    for start in range(0, len(ids), 500):
+        rows = await session.execute(
+            select(*_SCORE_INPUTS).where(Package.id.in_(ids[start : start + 500]))
+        )
+        for row in rows:
+            total = compute_score(score_inputs(row), now).total
+            if total != row.score:
+                changed.append({"package_id": row.id, "new_score": total})
+    if changed:
+        table: Any = Package.__table__
+        # A Core statement, so the list runs as one executemany.
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("package_id"))
+            .values(score=bindparam("new_score"))
+        )
+        await session.execute(statement, changed)

@@ -1,0 +1,431 @@
+"""Search queries: the same weights on both databases, each with its own index.
+
+A field "matches a word" when the word starts one of the field's words. On
+SQLite that is an FTS5 query on the `package_search` table (`title :
+"word"*`); on PostgreSQL a regular expression on the lowercased field
+(`\\mword`), answered from the pg_trgm GIN indexes migration 0004 made, so
+the expressions below must stay as the indexes were written. Words the
+catalogue does not hold are corrected: on SQLite to the nearest terms of
+the FTS5 vocabulary (Damerau-Levenshtein, through rapidfuzz), on PostgreSQL
+by trigram word similarity (`word <% field`).
+
+Grids are few; they are read whole and weighed in Python by the same rules.
+"""
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from rapidfuzz import process
+from rapidfuzz.distance import DamerauLevenshtein
+from sqlalchemy import (
+    ColumnElement,
+    Text,
+    and_,
+    case,
+    cast,
+    column,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    table,
+    text,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Category, Grid, Package
+from app.search import query as weights
+from app.search.query import SearchQuery, name_of, typo_distance, weigh, words
+
+# How similar (pg_trgm word similarity, 0 to 1) a word must be to count as a typo of it.
+PG_TYPO_SIMILARITY = 0.5
+# Corrections tried for one misspelt word.
+MAX_CORRECTIONS = 3
+# Packages whose words are looked through for a correction on PostgreSQL.
+PG_TYPO_CANDIDATES = 50
+
+_fts = table("package_search", column("rowid"))
+_FTS_COLUMNS = {
+    "title": "title",
+    "slug": "slug",
+    "description": "description",
+    "category": "category",
+    "participants": "participants",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    item_type: str  # "package" | "grid"
+    id: int
+    weight: int
+    score: int
+    released: datetime | None = None
+
+    @property
+    def order(self) -> tuple[int, int, float, int, int]:
+        released = -self.released.timestamp() if self.released else math.inf
+        kind = 0 if self.item_type == "package" else 1
+        return (-self.weight, -self.score, released, kind, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """One query word, or the corrections of a misspelt one."""
+
+    text: str
+    corrections: tuple[str, ...] = ()  # set when the word itself is nowhere
+
+    @property
+    def corrected(self) -> bool:
+        return bool(self.corrections)
+
+
+class _Dialect:
+    """How one database tells whether a field matches a word."""
+
+    def field(
+        self, name: str, word: Word, *, whole: bool = False
+    ) -> ColumnElement[bool]:
+        raise NotImplementedError
+
+    def anywhere(self, word: Word) -> ColumnElement[bool]:
+        raise NotImplementedError
+
+    def name_starts(self, wanted: str) -> ColumnElement[bool]:
+        """The title's letters run together start with `wanted` (or "django" + it)."""
+        raise NotImplementedError
+
+    async def prepare(self, session: AsyncSession) -> None:
+        return None
+
+    async def corrections(self, session: AsyncSession, word: str) -> tuple[str, ...]:
+        raise NotImplementedError
+
+
+def _nearest(word: str, frequency: dict[str, int]) -> tuple[str, ...]:
+    """The terms within `word`'s typo distance: nearest first, then most used."""
+    distance = typo_distance(word)
+    near = process.extract(
+        word,
+        [term for term in frequency if term != word],
+        scorer=DamerauLevenshtein.distance,
+        score_cutoff=distance,
+        limit=None,
+    )
+    ranked = sorted(near, key=lambda hit: (hit[1], -frequency[hit[0]], hit[0]))
+    return tuple(term for term, _distance, _index in ranked[:MAX_CORRECTIONS])
+
+
+def _phrase(term: str) -> str:
+    # Terms are letters and digits only; the quotes make FTS5 read them as
+    # strings even when they are keywords (AND, OR, NOT, NEAR).
+    return '"' + term.replace('"', '""') + '"'
+
+
+class _SQLite(_Dialect):
+    def _match(self, expression: str) -> ColumnElement[bool]:
+        rows = select(_fts.c.rowid).where(
+            literal_column("package_search").op("MATCH")(literal(expression))
+        )
+        return Package.id.in_(rows)
+
+    def _terms(self, word: Word, whole: bool) -> str:
+        if word.corrected:
+            return "(" + " OR ".join(_phrase(t) for t in word.corrections) + ")"
+        return _phrase(word.text) + ("" if whole else "*")
+
+    def field(
+        self, name: str, word: Word, *, whole: bool = False
+    ) -> ColumnElement[bool]:
+        return self._match(f"{_FTS_COLUMNS[name]} : {self._terms(word, whole)}")
+
+    def anywhere(self, word: Word) -> ColumnElement[bool]:
+        searched = " ".join(_FTS_COLUMNS.values())
+        return self._match(f"{{{searched}}} : {self._terms(word, whole=False)}")
+
+    def name_starts(self, wanted: str) -> ColumnElement[bool]:
+        both = f"{_phrase(wanted)}* OR {_phrase(weights.PREFIX + wanted)}*"
+        return self._match(f"name : ({both})")
+
+    async def corrections(self, session: AsyncSession, word: str) -> tuple[str, ...]:
+        distance = typo_distance(word)
+        if not distance:
+            return ()
+        rows = await session.execute(
+            text(
+                "SELECT term, sum(doc) FROM package_search_terms "
+                "WHERE col != 'name' AND length(term) BETWEEN :shortest AND :longest "
+                "GROUP BY term"
+            ),
+            {"shortest": len(word) - distance, "longest": len(word) + distance},
+        )
+        return _nearest(word, {term: doc for term, doc in rows})
+
+
+def _normal(expression: Any) -> ColumnElement[str]:
+    # Written as in migration 0004's indexes, constants inline, so the
+    # planner can use them.
+    return func.translate(
+        func.lower(expression), literal_column("'_'"), literal_column("' '")
+    )
+
+
+_PG_FIELDS: dict[str, Any] = {
+    "title": Package.title,
+    "slug": Package.slug,
+    "description": Package.repo_description,
+    "participants": cast(Package.participants, Text),
+}
+
+
+class _PostgreSQL(_Dialect):
+    def _matches(self, expression: Any, word: Word, whole: bool) -> ColumnElement[bool]:
+        normal = _normal(expression)
+        if word.corrected:  # corrections are whole words
+            pattern = r"\m(" + "|".join(word.corrections) + r")\M"
+        else:
+            pattern = rf"\m{word.text}" + (r"\M" if whole else "")
+        return normal.op("~")(literal(pattern))
+
+    def field(
+        self, name: str, word: Word, *, whole: bool = False
+    ) -> ColumnElement[bool]:
+        if name == "category":
+            titles = select(Category.id).where(
+                self._matches(Category.title, word, whole)
+            )
+            return Package.category_id.in_(titles)
+        return self._matches(_PG_FIELDS[name], word, whole)
+
+    def anywhere(self, word: Word) -> ColumnElement[bool]:
+        return or_(*(self.field(name, word) for name in (*_PG_FIELDS, "category")))
+
+    def name_starts(self, wanted: str) -> ColumnElement[bool]:
+        return or_(
+            _JOINED.like(literal(wanted + "%")),
+            _JOINED.like(literal(weights.PREFIX + wanted + "%")),
+        )
+
+    async def prepare(self, session: AsyncSession) -> None:
+        await session.execute(
+            text(
+                "SELECT set_config('pg_trgm.word_similarity_threshold', :value, true)"
+            ),
+            {"value": str(PG_TYPO_SIMILARITY)},
+        )
+
+    async def corrections(self, session: AsyncSession, word: str) -> tuple[str, ...]:
+        """The nearest words of the packages most trigram-similar to `word`."""
+        if not typo_distance(word):
+            return ()
+        fields = [
+            _normal(_PG_FIELDS[name]) for name in ("title", "slug", "description")
+        ]
+        similarity = func.greatest(
+            *(func.word_similarity(literal(word), field) for field in fields)
+        )
+        rows = await session.execute(
+            select(Package.title, Package.slug, Package.repo_description)
+            .where(or_(*(literal(word).op("<%")(field) for field in fields)))
+            .order_by(similarity.desc(), Package.id)
+            .limit(PG_TYPO_CANDIDATES)
+        )
+        frequency: dict[str, int] = {}
+        for row in rows:
+            for term in set(words(" ".join(row))):
+                frequency[term] = frequency.get(term, 0) + 1
+        return _nearest(word, frequency)
+
+
+def _dialect(session: AsyncSession) -> _Dialect:
+    if session.get_bind().dialect.name == "postgresql":
+        return _PostgreSQL()
+    return _SQLite()
+
+
+async def _resolve_words(
+    session: AsyncSession, dialect: _Dialect, query: SearchQuery
+) -> list[Word]:
+    """The query's words; one found nowhere becomes its corrections (or is dropped)."""
+    resolved = []
+    for text_ in query.words:
+        word = Word(text_)
+        found = await session.scalar(select(exists().where(dialect.anywhere(word))))
+        if found:
+            resolved.append(word)
+            continue
+        corrections = await dialect.corrections(session, text_)
+        if corrections:
+            resolved.append(Word(text_, corrections))
+        else:
+            resolved.append(word)  # matches nothing; all-words mode then finds nothing
+    return resolved
+
+
+def _word_points(dialect: _Dialect, word: Word) -> ColumnElement[int]:
+    half = 2 if word.corrected else 1
+    ladder = [
+        (dialect.field("title", word, whole=True), weights.TITLE_WORD),
+        (dialect.field("title", word), weights.TITLE_PREFIX),
+        (dialect.field("slug", word), weights.SLUG),
+        (dialect.field("description", word), weights.DESCRIPTION),
+        (dialect.field("category", word), weights.CATEGORY),
+        (dialect.field("participants", word), weights.PARTICIPANTS),
+    ]
+    if word.corrected:
+        ladder = ladder[1:]  # a correction is never the whole word typed
+    return case(*((match, points // half) for match, points in ladder), else_=0)
+
+
+# A title's letters run together, as migration 0004 indexes it.
+NAME_SQL = "replace(replace(replace(replace(lower({title}), '-', ''), '_', ''), ' ', ''), '.', '')"
+_JOINED: Any = literal_column(NAME_SQL.format(title="packages.title"))
+
+
+def _weight(word_points: Any, count: int, wanted: str) -> ColumnElement[int]:
+    """The words' points, raised by the title's name (see `app.search.query`)."""
+    if not wanted:
+        return word_points  # type: ignore[no-any-return]
+    prefix = weights.PREFIX
+    name = case(
+        (
+            and_(
+                func.length(_JOINED) > len(prefix),
+                func.substr(_JOINED, 1, len(prefix)) == prefix,
+            ),
+            func.substr(_JOINED, len(prefix) + 1),
+        ),
+        else_=_JOINED,
+    )
+    extra = func.length(name) - len(wanted)
+    floor = count * weights.TITLE_PREFIX
+    return case(
+        (name == wanted, count * weights.TITLE_WORD + weights.NAME_EXACT),
+        (
+            func.substr(name, 1, len(wanted)) == wanted,
+            case((word_points > floor, word_points), else_=floor)
+            + case(
+                (
+                    extra >= weights.NAME_PREFIX - weights.NAME_PREFIX_MIN,
+                    weights.NAME_PREFIX_MIN,
+                ),
+                else_=weights.NAME_PREFIX - extra,
+            ),
+        ),
+        else_=word_points,
+    )
+
+
+def _wanted_name(resolved: Sequence[Word]) -> str:
+    """The query's name, typos replaced by their best correction."""
+    chosen = (word.corrections[0] if word.corrected else word.text for word in resolved)
+    return name_of(" ".join(chosen))
+
+
+async def search_packages(
+    session: AsyncSession, query: SearchQuery, depth: int
+) -> tuple[list[Hit], list[Word]]:
+    """The best `depth` packages for `query`, best first, and the words as read."""
+    dialect = _dialect(session)
+    await dialect.prepare(session)
+    resolved = await _resolve_words(session, dialect, query)
+    wanted = _wanted_name(resolved)
+    word_points = sum((_word_points(dialect, word) for word in resolved), literal(0))
+    weight = _weight(word_points, len(resolved), wanted)
+    hits: list[Hit] = []
+    by_name = dialect.name_starts(wanted) if wanted else None
+    for combine in (and_, or_):
+        matching = combine(*(dialect.anywhere(word) for word in resolved))
+        if by_name is not None:
+            matching = or_(matching, by_name)
+        rows = await session.execute(
+            select(
+                Package.id,
+                Package.score,
+                Package.pypi_released_at,
+                weight.label("weight"),
+            )
+            .where(matching)
+            .order_by(
+                literal_column("weight").desc(),
+                Package.score.desc(),
+                Package.pypi_released_at.desc().nulls_last(),
+                Package.id,
+            )
+            .limit(depth)
+        )
+        hits = [
+            Hit("package", row.id, int(row.weight), row.score, row.pypi_released_at)
+            for row in rows
+        ]
+        if hits or len(resolved) == 1:
+            break
+    return hits, resolved
+
+
+def _grid_points(grid: Grid, resolved: Sequence[Word], wanted: str) -> tuple[int, int]:
+    """The grid's weight and how many words matched, by the packages' rules."""
+    fields = [
+        (words(grid.title), weights.TITLE_PREFIX),
+        (words(grid.slug), weights.SLUG),
+        (words(grid.description), weights.DESCRIPTION),
+    ]
+    total = matched = 0
+    for word in resolved:
+        if not word.corrected and word.text in fields[0][0]:
+            total += weights.TITLE_WORD
+            matched += 1
+            continue
+        for terms, points in fields:
+            if word.corrected:
+                hit = any(term in word.corrections for term in terms)
+                points //= 2
+            else:
+                hit = any(term.startswith(word.text) for term in terms)
+            if hit:
+                total += points
+                matched += 1
+                break
+    name = name_of(grid.title)
+    if wanted and name.startswith(wanted):
+        matched = len(resolved)
+    return weigh(total, len(resolved), name, wanted), matched
+
+
+async def search_grids(
+    session: AsyncSession, query: SearchQuery, resolved: Sequence[Word]
+) -> list[Hit]:
+    """Every grid matching all words (else any word), weighed."""
+    grids = (await session.scalars(select(Grid).order_by(Grid.id))).all()
+    wanted = _wanted_name(resolved)
+    scored = [(grid, *_grid_points(grid, resolved, wanted)) for grid in grids]
+    every = [(g, w) for g, w, matched in scored if matched == len(resolved)]
+    chosen = every or [(g, w) for g, w, matched in scored if matched]
+    return [Hit("grid", grid.id, weight, 0) for grid, weight in chosen]
+
+
+async def packages_by_id(
+    session: AsyncSession, ids: Sequence[int]
+) -> dict[int, tuple[Package, str]]:
+    """The packages with the given ids, each with its category's title."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Package, Category.title)
+        .join(Category, Category.id == Package.category_id)
+        .where(Package.id.in_(ids))
+    )
+    return {package.id: (package, title) for package, title in rows}
+
+
+async def grids_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, Grid]:
+    if not ids:
+        return {}
+    rows = await session.scalars(select(Grid).where(Grid.id.in_(ids)))
+    return {grid.id: grid for grid in rows}

@@ -1,0 +1,131 @@
+"""Search index, and what the score needs from PyPI.
+
+PyPI's release date of `pypi_version` and whether the project supports
+Python 3 (from its classifiers and requires_python) are stored for the score.
+
+The search index is the database's own, kept up to date by the database
+itself whatever writes a package (the API, an import, a refresh):
+
+- SQLite: an FTS5 table `package_search` (rowid = package id) with the
+  searched fields, filled by triggers on `packages` and `categories`, and
+  an `fts5vocab` view of its terms for correcting typos.
+- PostgreSQL: the pg_trgm extension and trigram GIN indexes on the searched
+  expressions (they must match `app.search.repository` exactly).
+
+Revision ID: 0004_find
+Revises: 0003
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0004_find"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# A title's letters run together ("django-debug-toolbar" is
+# "djangodebugtoolbar"): what a query's words run together are compared with.
+# The search queries write it the same way (app.search.repository.NAME_SQL).
+NAME_SQL = "replace(replace(replace(replace(lower({title}), '-', ''), '_', ''), ' ', ''), '.', '')"
+
+# The searched text of a package, as the search queries write it.
+PG_INDEXES = {
+    "ix_packages_search_name": NAME_SQL.format(title="title"),
+    "ix_packages_search_title": "translate(lower(title), '_', ' ')",
+    "ix_packages_search_slug": "translate(lower(slug), '_', ' ')",
+    "ix_packages_search_description": "translate(lower(repo_description), '_', ' ')",
+    "ix_packages_search_participants": "translate(lower(participants::text), '_', ' ')",
+}
+
+_SQLITE_ROW = f"""
+    SELECT NEW.id, NEW.title, NEW.slug, NEW.repo_description,
+        (SELECT title FROM categories WHERE id = NEW.category_id),
+        (SELECT group_concat(value, ' ') FROM json_each(NEW.participants)),
+        {NAME_SQL.format(title="NEW.title")}
+"""
+_SQLITE_COLUMNS = "rowid, title, slug, description, category, participants, name"
+
+SQLITE_UP = [
+    """
+    CREATE VIRTUAL TABLE package_search USING fts5(
+        title, slug, description, category, participants, name,
+        tokenize = "unicode61 remove_diacritics 2"
+    )
+    """,
+    "CREATE VIRTUAL TABLE package_search_terms USING fts5vocab(package_search, 'col')",
+    f"""
+    CREATE TRIGGER packages_search_insert AFTER INSERT ON packages BEGIN
+        INSERT INTO package_search ({_SQLITE_COLUMNS}) {_SQLITE_ROW};
+    END
+    """,
+    f"""
+    CREATE TRIGGER packages_search_update
+    AFTER UPDATE OF title, slug, repo_description, category_id, participants
+    ON packages BEGIN
+        DELETE FROM package_search WHERE rowid = OLD.id;
+        INSERT INTO package_search ({_SQLITE_COLUMNS}) {_SQLITE_ROW};
+    END
+    """,
+    """
+    CREATE TRIGGER packages_search_delete AFTER DELETE ON packages BEGIN
+        DELETE FROM package_search WHERE rowid = OLD.id;
+    END
+    """,
+    """
+    CREATE TRIGGER categories_search_update AFTER UPDATE OF title ON categories
+    BEGIN
+        UPDATE package_search SET category = NEW.title
+        WHERE rowid IN (SELECT id FROM packages WHERE category_id = NEW.id);
+    END
+    """,
+    f"""
+    INSERT INTO package_search ({_SQLITE_COLUMNS})
+    SELECT p.id, p.title, p.slug, p.repo_description, c.title,
+        (SELECT group_concat(value, ' ') FROM json_each(p.participants)),
+        {NAME_SQL.format(title="p.title")}
+    FROM packages p JOIN categories c ON c.id = p.category_id
+    """,
+]
+
+SQLITE_DOWN = [
+    "DROP TRIGGER IF EXISTS categories_search_update",
+    "DROP TRIGGER IF EXISTS packages_search_delete",
+    "DROP TRIGGER IF EXISTS packages_search_update",
+    "DROP TRIGGER IF EXISTS packages_search_insert",
+    "DROP TABLE IF EXISTS package_search_terms",
+    "DROP TABLE IF EXISTS package_search",
+]
+
+
+def upgrade() -> None:
+    op.add_column(
+        "packages",
+        sa.Column("pypi_released_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    # Null: not known (never read from PyPI, or PyPI does not say).
+    op.add_column("packages", sa.Column("python3", sa.Boolean(), nullable=True))
+
+    if op.get_bind().dialect.name == "sqlite":
+        for statement in SQLITE_UP:
+            op.execute(statement)
+    else:
+        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        for name, expression in PG_INDEXES.items():
+            op.execute(
+                f"CREATE INDEX {name} ON packages USING gin ({expression} gin_trgm_ops)"
+            )
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        for statement in SQLITE_DOWN:
+            op.execute(statement)
+    else:
+        for name in PG_INDEXES:
+            op.execute(f"DROP INDEX IF EXISTS {name}")
+    with op.batch_alter_table("packages") as batch:
+        batch.drop_column("python3")
+        batch.drop_column("pypi_released_at")
