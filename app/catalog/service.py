@@ -178,6 +178,10 @@ async def import_catalog(
         await insert_missing(session, grid_packages, rows[start : start + _CHUNK], pair)
 
     await _sync_sequences(session, ["categories", "grids", "packages"])
+    if session.get_bind().dialect.name == "postgresql":
+        # Fresh statistics, so the search indexes are used right away rather
+        # than after autovacuum's next look at the table.
+        await session.execute(text("ANALYZE packages"))
     return summary
 
 

@@ -27,7 +27,7 @@ from sqlalchemy import (
     case,
     cast,
     column,
-    exists,
+    false,
     func,
     literal,
     literal_column,
@@ -48,6 +48,10 @@ PG_TYPO_SIMILARITY = 0.5
 MAX_CORRECTIONS = 3
 # Packages whose words are looked through for a correction on PostgreSQL.
 PG_TYPO_CANDIDATES = 50
+
+# A title's letters run together, as migration 0004 indexes it.
+NAME_SQL = "replace(replace(replace(replace(lower({title}), '-', ''), '_', ''), ' ', ''), '.', '')"
+_JOINED: Any = literal_column(NAME_SQL.format(title="packages.title"))
 
 _fts = table("package_search", column("rowid"))
 _FTS_COLUMNS = {
@@ -102,6 +106,10 @@ class _Dialect:
         raise NotImplementedError
 
     async def prepare(self, session: AsyncSession) -> None:
+        return None
+
+    async def learn(self, session: AsyncSession, word: Word) -> None:
+        """Look up what matching `word` needs before its queries are built."""
         return None
 
     async def corrections(self, session: AsyncSession, word: str) -> tuple[str, ...]:
@@ -160,7 +168,8 @@ class _SQLite(_Dialect):
         rows = await session.execute(
             text(
                 "SELECT term, sum(doc) FROM package_search_terms "
-                "WHERE col != 'name' AND length(term) BETWEEN :shortest AND :longest "
+                "WHERE col IN ('title', 'slug') "
+                "AND length(term) BETWEEN :shortest AND :longest "
                 "GROUP BY term"
             ),
             {"shortest": len(word) - distance, "longest": len(word) + distance},
@@ -168,9 +177,17 @@ class _SQLite(_Dialect):
         return _nearest(word, {term: doc for term, doc in rows})
 
 
-def _normal(expression: Any) -> ColumnElement[str]:
-    # Written as in migration 0004's indexes, constants inline, so the
-    # planner can use them.
+# PostgreSQL expressions, written as in migration 0004's indexes, constants
+# inline, so the planner uses them.
+def _pg_words(expression: Any) -> ColumnElement[Any]:
+    """The field's words, as a full-text vector (`simple`: lowercased, no stemming)."""
+    return func.to_tsvector(
+        literal_column("'simple'"),
+        func.translate(expression, literal_column("'.@/_'"), literal_column("'    '")),
+    )
+
+
+def _pg_trigrams(expression: Any) -> ColumnElement[str]:
     return func.translate(
         func.lower(expression), literal_column("'_'"), literal_column("' '")
     )
@@ -182,65 +199,88 @@ _PG_FIELDS: dict[str, Any] = {
     "description": Package.repo_description,
     "participants": cast(Package.participants, Text),
 }
+_PG_NAME: Any = _JOINED.collate("C")
 
 
 class _PostgreSQL(_Dialect):
-    def _matches(self, expression: Any, word: Word, whole: bool) -> ColumnElement[bool]:
-        normal = _normal(expression)
-        if word.corrected:  # corrections are whole words
-            pattern = r"\m(" + "|".join(word.corrections) + r")\M"
+    def _query(self, word: Word, whole: bool) -> ColumnElement[Any]:
+        # Words are letters and digits only, so they are never tsquery syntax.
+        if word.corrected:
+            terms = "(" + " | ".join(word.corrections) + ")"
         else:
-            pattern = rf"\m{word.text}" + (r"\M" if whole else "")
-        return normal.op("~")(literal(pattern))
+            terms = word.text + ("" if whole else ":*")
+        return func.to_tsquery(literal_column("'simple'"), literal(terms))
+
+    def __init__(self) -> None:
+        # (word, whole) -> the ids of the categories whose title it matches
+        self._categories: dict[tuple[Word, bool], list[int]] = {}
+
+    async def learn(self, session: AsyncSession, word: Word) -> None:
+        # Categories are few: their ids are found first, so the packages'
+        # condition stays one the indexes answer (a subquery would not be).
+        for whole in (False, True):
+            rows = await session.scalars(
+                select(Category.id).where(
+                    _pg_words(Category.title).op("@@")(self._query(word, whole))
+                )
+            )
+            self._categories[(word, whole)] = sorted(rows)
 
     def field(
         self, name: str, word: Word, *, whole: bool = False
     ) -> ColumnElement[bool]:
         if name == "category":
-            titles = select(Category.id).where(
-                self._matches(Category.title, word, whole)
-            )
-            return Package.category_id.in_(titles)
-        return self._matches(_PG_FIELDS[name], word, whole)
+            ids = self._categories.get((word, whole), [])
+            return Package.category_id.in_(ids) if ids else false()
+        return _pg_words(_PG_FIELDS[name]).op("@@")(self._query(word, whole))
 
     def anywhere(self, word: Word) -> ColumnElement[bool]:
         return or_(*(self.field(name, word) for name in (*_PG_FIELDS, "category")))
 
     def name_starts(self, wanted: str) -> ColumnElement[bool]:
         return or_(
-            _JOINED.like(literal(wanted + "%")),
-            _JOINED.like(literal(weights.PREFIX + wanted + "%")),
+            *(_starts(_PG_NAME, start) for start in (wanted, weights.PREFIX + wanted))
         )
 
     async def prepare(self, session: AsyncSession) -> None:
-        await session.execute(
-            text(
-                "SELECT set_config('pg_trgm.word_similarity_threshold', :value, true)"
-            ),
-            {"value": str(PG_TYPO_SIMILARITY)},
+        await _set_local(
+            session, "pg_trgm.word_similarity_threshold", str(PG_TYPO_SIMILARITY)
         )
 
     async def corrections(self, session: AsyncSession, word: str) -> tuple[str, ...]:
         """The nearest words of the packages most trigram-similar to `word`."""
         if not typo_distance(word):
             return ()
-        fields = [
-            _normal(_PG_FIELDS[name]) for name in ("title", "slug", "description")
-        ]
-        similarity = func.greatest(
-            *(func.word_similarity(literal(word), field) for field in fields)
-        )
-        rows = await session.execute(
-            select(Package.title, Package.slug, Package.repo_description)
-            .where(or_(*(literal(word).op("<%")(field) for field in fields)))
-            .order_by(similarity.desc(), Package.id)
+        title = _pg_trigrams(Package.title)
+        # The planner takes word similarity for cheap and would compare every
+        # title rather than ask the trigram index; for this query, it may not.
+        await _set_local(session, "enable_seqscan", "off")
+        rows = await session.scalars(
+            select(Package.title)
+            .where(literal(word).op("<%")(title))
+            .order_by(func.word_similarity(literal(word), title).desc(), Package.id)
             .limit(PG_TYPO_CANDIDATES)
         )
         frequency: dict[str, int] = {}
-        for row in rows:
-            for term in set(words(" ".join(row))):
+        for found in rows:
+            for term in set(words(found)):
                 frequency[term] = frequency.get(term, 0) + 1
+        await _set_local(session, "enable_seqscan", "on")
         return _nearest(word, frequency)
+
+
+async def _set_local(session: AsyncSession, setting: str, value: str) -> None:
+    """Set a PostgreSQL setting until the end of this transaction."""
+    await session.execute(
+        text("SELECT set_config(:setting, :value, true)"),
+        {"setting": setting, "value": value},
+    )
+
+
+def _starts(expression: Any, start: str) -> ColumnElement[bool]:
+    """`expression` starts with `start`, as a range a btree answers."""
+    after = start[:-1] + chr(ord(start[-1]) + 1)
+    return and_(expression >= literal(start), expression < literal(after))
 
 
 def _dialect(session: AsyncSession) -> _Dialect:
@@ -256,15 +296,19 @@ async def _resolve_words(
     resolved = []
     for text_ in query.words:
         word = Word(text_)
-        found = await session.scalar(select(exists().where(dialect.anywhere(word))))
-        if found:
-            resolved.append(word)
-            continue
-        corrections = await dialect.corrections(session, text_)
-        if corrections:
-            resolved.append(Word(text_, corrections))
-        else:
-            resolved.append(word)  # matches nothing; all-words mode then finds nothing
+        await dialect.learn(session, word)
+        # A count, not EXISTS: a LIMIT 1 would tempt PostgreSQL's planner
+        # into a sequential scan that hopes to stop early.
+        found = await session.scalar(
+            select(func.count()).where(dialect.anywhere(word)).select_from(Package)
+        )
+        if not found:
+            corrections = await dialect.corrections(session, text_)
+            if corrections:
+                word = Word(text_, corrections)
+                await dialect.learn(session, word)
+        # A word with no correction matches nothing: all-words mode finds nothing.
+        resolved.append(word)
     return resolved
 
 
@@ -281,11 +325,6 @@ def _word_points(dialect: _Dialect, word: Word) -> ColumnElement[int]:
     if word.corrected:
         ladder = ladder[1:]  # a correction is never the whole word typed
     return case(*((match, points // half) for match, points in ladder), else_=0)
-
-
-# A title's letters run together, as migration 0004 indexes it.
-NAME_SQL = "replace(replace(replace(replace(lower({title}), '-', ''), '_', ''), ' ', ''), '.', '')"
-_JOINED: Any = literal_column(NAME_SQL.format(title="packages.title"))
 
 
 def _weight(word_points: Any, count: int, wanted: str) -> ColumnElement[int]:

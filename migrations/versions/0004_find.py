@@ -9,8 +9,10 @@ itself whatever writes a package (the API, an import, a refresh):
 - SQLite: an FTS5 table `package_search` (rowid = package id) with the
   searched fields, filled by triggers on `packages` and `categories`, and
   an `fts5vocab` view of its terms for correcting typos.
-- PostgreSQL: the pg_trgm extension and trigram GIN indexes on the searched
-  expressions (they must match `app.search.repository` exactly).
+- PostgreSQL: full-text GIN indexes on the searched fields' words, the
+  pg_trgm extension with trigram GIN indexes for typos, and a btree on the
+  title's name; their expressions must match `app.search.repository`
+  exactly.
 
 Revision ID: 0004_find
 Revises: 0003
@@ -31,13 +33,24 @@ depends_on: str | Sequence[str] | None = None
 # The search queries write it the same way (app.search.repository.NAME_SQL).
 NAME_SQL = "replace(replace(replace(replace(lower({title}), '-', ''), '_', ''), ' ', ''), '.', '')"
 
-# The searched text of a package, as the search queries write it.
+# PostgreSQL: each searched field's words (full-text, for word prefixes),
+# the lowercased title (trigrams, for typos) and the title's name (btree, for
+# name prefixes), each written exactly as app.search.repository writes it.
+_WORDS = "to_tsvector('simple', translate({column}, '.@/_', '    '))"
+_TRIGRAMS = "translate(lower({column}), '_', ' ')"
 PG_INDEXES = {
-    "ix_packages_search_name": NAME_SQL.format(title="title"),
-    "ix_packages_search_title": "translate(lower(title), '_', ' ')",
-    "ix_packages_search_slug": "translate(lower(slug), '_', ' ')",
-    "ix_packages_search_description": "translate(lower(repo_description), '_', ' ')",
-    "ix_packages_search_participants": "translate(lower(participants::text), '_', ' ')",
+    "ix_packages_words_title": f"USING gin ({_WORDS.format(column='title')})",
+    "ix_packages_words_slug": f"USING gin ({_WORDS.format(column='slug')})",
+    "ix_packages_words_description": (
+        f"USING gin ({_WORDS.format(column='repo_description')})"
+    ),
+    "ix_packages_words_participants": (
+        f"USING gin ({_WORDS.format(column='participants::text')})"
+    ),
+    "ix_packages_trigrams_title": (
+        f"USING gin ({_TRIGRAMS.format(column='title')} gin_trgm_ops)"
+    ),
+    "ix_packages_name": f'USING btree (({NAME_SQL.format(title="title")}) COLLATE "C")',
 }
 
 _SQLITE_ROW = f"""
@@ -113,10 +126,8 @@ def upgrade() -> None:
             op.execute(statement)
     else:
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-        for name, expression in PG_INDEXES.items():
-            op.execute(
-                f"CREATE INDEX {name} ON packages USING gin ({expression} gin_trgm_ops)"
-            )
+        for name, definition in PG_INDEXES.items():
+            op.execute(f"CREATE INDEX {name} ON packages {definition}")
 
 
 def downgrade() -> None:

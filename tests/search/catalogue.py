@@ -9,7 +9,7 @@ import csv
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models import Category, Package
@@ -64,5 +64,10 @@ async def load_catalogue(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
         )
         for start in range(0, len(packages), 2000):
             await session.execute(insert(Package), packages[start : start + 2000])
+        await session.commit()
+    async with sessionmaker() as session:
+        # As autovacuum would soon after a bulk load: the planner needs the
+        # statistics of the search indexes' expressions to use them.
+        await session.execute(text("ANALYZE packages"))
         await session.commit()
     return len(packages)
