@@ -14,7 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models import Category, Package
 
-TSV = Path(__file__).resolve().parents[1] / "data" / "catalog" / "pypi-django-packages.tsv"
+TSV = (
+    Path(__file__).resolve().parents[1]
+    / "data"
+    / "catalog"
+    / "pypi-django-packages.tsv"
+)
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 CATEGORY_ID = 1
 
