@@ -30,12 +30,19 @@ async def get_by_id(session: AsyncSession, package_id: int) -> Package | None:
 
 
 async def list_page(
-    session: AsyncSession, limit: int, offset: int
+    session: AsyncSession,
+    limit: int,
+    offset: int,
+    *,
+    where: Sequence[Any] = (),
+    order_by: Sequence[Any] = (Package.id.desc(),),
 ) -> tuple[int, Sequence[Package]]:
-    """The total count and one page of packages, newest id first."""
-    count = await session.scalar(select(func.count()).select_from(Package))
+    """How many packages match `where`, and one page of them in `order_by`."""
+    count = await session.scalar(
+        select(func.count()).select_from(Package).where(*where)
+    )
     rows = await session.scalars(
-        select(Package).order_by(Package.id.desc()).limit(limit).offset(offset)
+        select(Package).where(*where).order_by(*order_by).limit(limit).offset(offset)
     )
     return count or 0, rows.all()
 

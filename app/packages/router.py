@@ -14,7 +14,8 @@ from app.config import Settings
 from app.errors import NotFound
 from app.fetcher.forges import fetched_hosts
 from app.models import Package
-from app.packages import repository, service
+from app.packages import listing, repository, service
+from app.packages.listing import PackageFilters, package_filters
 from app.packages.schemas import PackageCreate, PackageRead, PackageUpdate
 
 router = APIRouter(prefix="/packages", tags=["packages"])
@@ -53,16 +54,31 @@ async def _found(
     return package
 
 
-@router.get("/", response_model=Page[PackageRead])
+@router.get(
+    "/",
+    response_model=Page[PackageRead],
+    responses={422: {"description": "A filter or ordering names nothing known."}},
+)
 async def list_packages(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
     paging: Annotated[Paging, Depends()],
     links: LinksDep,
+    filters: Annotated[PackageFilters, Depends(package_filters)],
 ) -> Page[PackageRead]:
-    """List packages, newest first."""
-    count, rows = await repository.list_page(session, paging.limit, paging.offset)
+    """List packages, newest first unless `ordering` says otherwise.
+
+    Filters combine: `category` and `grid` take an id or a slug, `repo_host`
+    a forge's host (or `other`, `none`), `archived` true or false. `ordering`
+    takes comma-separated keys, `-` for descending; equal rows go by id. An
+    unknown value or key is a 422 that lists the allowed ones.
+    """
+    order = listing.order_by(filters.ordering)
+    where = await listing.filter_clauses(session, filters, fetched_hosts(settings))
+    count, rows = await repository.list_page(
+        session, paging.limit, paging.offset, where=where, order_by=order
+    )
     grids = await repository.grid_ids_by_package(session, [row.id for row in rows])
     next_url, previous_url = paging.links(request, count)
     return Page[PackageRead](
