@@ -149,3 +149,18 @@ async def rescore(session: AsyncSession, *package_ids: int) -> None:
             .values(score=bindparam("new_score"))
         )
         await session.execute(statement, changed)
+
+
+async def category_standing(
+    session: AsyncSession, category_id: int, score: int
+) -> tuple[int, int]:
+    """How many packages the category holds, and how many score below `score`."""
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                func.count().filter(Package.score < score),
+            ).where(Package.category_id == category_id)
+        )
+    ).one()
+    return int(row[0]), int(row[1])

@@ -1,5 +1,6 @@
 """Package routes: read the catalogue, and edit it with a token."""
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -11,12 +12,21 @@ from app.api.links import Links
 from app.api.pagination import Page, Paging
 from app.auth.tokens import TokenDep
 from app.config import Settings
+from app.db.base import local_time, utcnow
 from app.errors import NotFound
 from app.fetcher.forges import fetched_hosts
 from app.models import Package
 from app.packages import listing, repository, service
 from app.packages.listing import PackageFilters, package_filters
-from app.packages.schemas import PackageCreate, PackageRead, PackageUpdate
+from app.packages.schemas import (
+    PackageCreate,
+    PackageRead,
+    PackageUpdate,
+    ScoreCategoryRead,
+    ScoreComponentRead,
+    ScoreRead,
+)
+from app.packages.score import compute_score
 
 router = APIRouter(prefix="/packages", tags=["packages"])
 
@@ -97,6 +107,50 @@ async def get_package(
 ) -> PackageRead:
     """Get one package by id (all digits) or slug."""
     return await _read(session, await _found(session, package), links, settings)
+
+
+@router.get(
+    "/{package}/score/", response_model=ScoreRead, responses={404: _ERRORS[404]}
+)
+async def get_package_score(
+    package: str, session: SessionDep, settings: SettingsDep, links: LinksDep
+) -> ScoreRead:
+    """Explain a package's score: each component with its inputs, points and
+    why, and where the package stands in its category."""
+    row = await _found(session, package)
+    now = utcnow()
+    explained = compute_score(repository.score_inputs(row), now)
+    packages, lower = await repository.category_standing(
+        session, row.category_id, row.score
+    )
+    percentile = round(100 * lower / (packages - 1), 1) if packages > 1 else 100.0
+    return ScoreRead(
+        package=links.package(row.id),
+        rule_version=explained.version,
+        score=row.score,
+        total=explained.total,
+        computed_at=local_time(now, settings.zone),
+        components=[
+            ScoreComponentRead(
+                name=part.name,
+                inputs={
+                    key: local_time(value, settings.zone)
+                    if isinstance(value, datetime)
+                    else value
+                    for key, value in part.inputs.items()
+                },
+                points=part.points,
+                why=part.why,
+            )
+            for part in explained.components
+        ],
+        in_category=ScoreCategoryRead(
+            category=links.category(row.category_id),
+            packages=packages,
+            lower=lower,
+            percentile=percentile,
+        ),
+    )
 
 
 @router.patch(
