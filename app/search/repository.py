@@ -22,10 +22,8 @@ from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein
 from sqlalchemy import (
     ColumnElement,
-    Text,
     and_,
     case,
-    cast,
     column,
     false,
     func,
@@ -179,12 +177,9 @@ class _SQLite(_Dialect):
 
 # PostgreSQL expressions, written as in migration 0004's indexes, constants
 # inline, so the planner uses them.
-def _pg_words(expression: Any) -> ColumnElement[Any]:
-    """The field's words, as a full-text vector (`simple`: lowercased, no stemming)."""
-    return func.to_tsvector(
-        literal_column("'simple'"),
-        func.translate(expression, literal_column("'.@/_'"), literal_column("'    '")),
-    )
+def _pg_words(column: str) -> ColumnElement[Any]:
+    """A field's words: the stored full-text column migration 0004 made."""
+    return literal_column(f"packages.search_{column}")
 
 
 def _pg_trigrams(expression: Any) -> ColumnElement[str]:
@@ -193,12 +188,7 @@ def _pg_trigrams(expression: Any) -> ColumnElement[str]:
     )
 
 
-_PG_FIELDS: dict[str, Any] = {
-    "title": Package.title,
-    "slug": Package.slug,
-    "description": Package.repo_description,
-    "participants": cast(Package.participants, Text),
-}
+_PG_FIELDS = ("title", "slug", "description", "participants")
 _PG_NAME: Any = _JOINED.collate("C")
 
 
@@ -212,19 +202,20 @@ class _PostgreSQL(_Dialect):
         return func.to_tsquery(literal_column("'simple'"), literal(terms))
 
     def __init__(self) -> None:
+        self._category_words: dict[int, list[str]] = {}
         # (word, whole) -> the ids of the categories whose title it matches
         self._categories: dict[tuple[Word, bool], list[int]] = {}
 
     async def learn(self, session: AsyncSession, word: Word) -> None:
-        # Categories are few: their ids are found first, so the packages'
-        # condition stays one the indexes answer (a subquery would not be).
+        # Categories are few: which ones a word matches is worked out here
+        # (by the same word rules), so the packages' condition stays one the
+        # indexes answer (a subquery would not be).
         for whole in (False, True):
-            rows = await session.scalars(
-                select(Category.id).where(
-                    _pg_words(Category.title).op("@@")(self._query(word, whole))
-                )
-            )
-            self._categories[(word, whole)] = sorted(rows)
+            self._categories[(word, whole)] = [
+                category_id
+                for category_id, terms in self._category_words.items()
+                if any(_word_matches(word, term, whole) for term in terms)
+            ]
 
     def field(
         self, name: str, word: Word, *, whole: bool = False
@@ -232,7 +223,7 @@ class _PostgreSQL(_Dialect):
         if name == "category":
             ids = self._categories.get((word, whole), [])
             return Package.category_id.in_(ids) if ids else false()
-        return _pg_words(_PG_FIELDS[name]).op("@@")(self._query(word, whole))
+        return _pg_words(name).op("@@")(self._query(word, whole))
 
     def anywhere(self, word: Word) -> ColumnElement[bool]:
         return or_(*(self.field(name, word) for name in (*_PG_FIELDS, "category")))
@@ -243,18 +234,24 @@ class _PostgreSQL(_Dialect):
         )
 
     async def prepare(self, session: AsyncSession) -> None:
+        rows = await session.execute(select(Category.id, Category.title))
+        self._category_words = {
+            category_id: words(title) for category_id, title in rows
+        }
         await _set_local(
             session, "pg_trgm.word_similarity_threshold", str(PG_TYPO_SIMILARITY)
         )
+        # The planner prices GIN lookups high and per-row text work low, and
+        # would rather read every package than combine the indexes; every
+        # search query here is written for the indexes, so for the rest of
+        # this transaction it may not.
+        await _set_local(session, "enable_seqscan", "off")
 
     async def corrections(self, session: AsyncSession, word: str) -> tuple[str, ...]:
         """The nearest words of the packages most trigram-similar to `word`."""
         if not typo_distance(word):
             return ()
         title = _pg_trigrams(Package.title)
-        # The planner takes word similarity for cheap and would compare every
-        # title rather than ask the trigram index; for this query, it may not.
-        await _set_local(session, "enable_seqscan", "off")
         rows = await session.scalars(
             select(Package.title)
             .where(literal(word).op("<%")(title))
@@ -265,8 +262,13 @@ class _PostgreSQL(_Dialect):
         for found in rows:
             for term in set(words(found)):
                 frequency[term] = frequency.get(term, 0) + 1
-        await _set_local(session, "enable_seqscan", "on")
         return _nearest(word, frequency)
+
+
+def _word_matches(word: Word, term: str, whole: bool) -> bool:
+    if word.corrected:
+        return term in word.corrections
+    return term == word.text if whole else term.startswith(word.text)
 
 
 async def _set_local(session: AsyncSession, setting: str, value: str) -> None:
@@ -327,20 +329,23 @@ def _word_points(dialect: _Dialect, word: Word) -> ColumnElement[int]:
     return case(*((match, points // half) for match, points in ladder), else_=0)
 
 
-def _weight(word_points: Any, count: int, wanted: str) -> ColumnElement[int]:
-    """The words' points, raised by the title's name (see `app.search.query`)."""
+def _weight(
+    word_points: Any, count: int, wanted: str, joined: Any
+) -> ColumnElement[int]:
+    """The words' points raised by the title's name (see `app.search.query`);
+    `joined` is the title's letters run together."""
     if not wanted:
         return word_points  # type: ignore[no-any-return]
     prefix = weights.PREFIX
     name = case(
         (
             and_(
-                func.length(_JOINED) > len(prefix),
-                func.substr(_JOINED, 1, len(prefix)) == prefix,
+                func.length(joined) > len(prefix),
+                func.substr(joined, 1, len(prefix)) == prefix,
             ),
-            func.substr(_JOINED, len(prefix) + 1),
+            func.substr(joined, len(prefix) + 1),
         ),
-        else_=_JOINED,
+        else_=joined,
     )
     extra = func.length(name) - len(wanted)
     floor = count * weights.TITLE_PREFIX
@@ -376,26 +381,39 @@ async def search_packages(
     resolved = await _resolve_words(session, dialect, query)
     wanted = _wanted_name(resolved)
     word_points = sum((_word_points(dialect, word) for word in resolved), literal(0))
-    weight = _weight(word_points, len(resolved), wanted)
     hits: list[Hit] = []
     by_name = dialect.name_starts(wanted) if wanted else None
     for combine in (and_, or_):
         matching = combine(*(dialect.anywhere(word) for word in resolved))
         if by_name is not None:
             matching = or_(matching, by_name)
-        rows = await session.execute(
+        # The matches with their words' points and name, worked out once each
+        # (MATERIALIZED), then weighed and ordered.
+        found = (
             select(
                 Package.id,
                 Package.score,
                 Package.pypi_released_at,
-                weight.label("weight"),
+                word_points.label("points"),
+                _JOINED.label("joined"),
             )
             .where(matching)
+            .cte("found")
+            .prefix_with("MATERIALIZED")
+        )
+        weight = _weight(found.c.points, len(resolved), wanted, found.c.joined)
+        rows = await session.execute(
+            select(
+                found.c.id,
+                found.c.score,
+                found.c.pypi_released_at,
+                weight.label("weight"),
+            )
             .order_by(
                 literal_column("weight").desc(),
-                Package.score.desc(),
-                Package.pypi_released_at.desc().nulls_last(),
-                Package.id,
+                found.c.score.desc(),
+                found.c.pypi_released_at.desc().nulls_last(),
+                found.c.id,
             )
             .limit(depth)
         )

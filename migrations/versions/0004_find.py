@@ -9,10 +9,10 @@ itself whatever writes a package (the API, an import, a refresh):
 - SQLite: an FTS5 table `package_search` (rowid = package id) with the
   searched fields, filled by triggers on `packages` and `categories`, and
   an `fts5vocab` view of its terms for correcting typos.
-- PostgreSQL: full-text GIN indexes on the searched fields' words, the
-  pg_trgm extension with trigram GIN indexes for typos, and a btree on the
-  title's name; their expressions must match `app.search.repository`
-  exactly.
+- PostgreSQL: stored generated full-text columns of the searched fields'
+  words with GIN indexes, the pg_trgm extension with a trigram GIN index on
+  the title for typos, and a btree on the title's name; the expressions
+  must match `app.search.repository` exactly.
 
 Revision ID: 0004_find
 Revises: 0003
@@ -33,22 +33,21 @@ depends_on: str | Sequence[str] | None = None
 # The search queries write it the same way (app.search.repository.NAME_SQL).
 NAME_SQL = "replace(replace(replace(replace(lower({title}), '-', ''), '_', ''), ' ', ''), '.', '')"
 
-# PostgreSQL: each searched field's words (full-text, for word prefixes),
-# the lowercased title (trigrams, for typos) and the title's name (btree, for
-# name prefixes), each written exactly as app.search.repository writes it.
+# PostgreSQL: each searched field's words as a stored full-text vector
+# (`simple`: lowercased, not stemmed) with a GIN index, the lowercased title's
+# trigrams for typos, and a btree on the title's name; app.search.repository
+# writes the same expressions.
 _WORDS = "to_tsvector('simple', translate({column}, '.@/_', '    '))"
-_TRIGRAMS = "translate(lower({column}), '_', ' ')"
+PG_WORD_COLUMNS = {
+    "search_title": "title",
+    "search_slug": "slug",
+    "search_description": "repo_description",
+    "search_participants": "participants::text",
+}
 PG_INDEXES = {
-    "ix_packages_words_title": f"USING gin ({_WORDS.format(column='title')})",
-    "ix_packages_words_slug": f"USING gin ({_WORDS.format(column='slug')})",
-    "ix_packages_words_description": (
-        f"USING gin ({_WORDS.format(column='repo_description')})"
-    ),
-    "ix_packages_words_participants": (
-        f"USING gin ({_WORDS.format(column='participants::text')})"
-    ),
+    **{f"ix_packages_{name}": f"USING gin ({name})" for name in PG_WORD_COLUMNS},
     "ix_packages_trigrams_title": (
-        f"USING gin ({_TRIGRAMS.format(column='title')} gin_trgm_ops)"
+        "USING gin (translate(lower(title), '_', ' ') gin_trgm_ops)"
     ),
     "ix_packages_name": f'USING btree (({NAME_SQL.format(title="title")}) COLLATE "C")',
 }
@@ -126,6 +125,12 @@ def upgrade() -> None:
             op.execute(statement)
     else:
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        for name, column in PG_WORD_COLUMNS.items():
+            words = _WORDS.format(column=column)
+            op.execute(
+                f"ALTER TABLE packages ADD COLUMN {name} tsvector "
+                f"GENERATED ALWAYS AS ({words}) STORED"
+            )
         for name, definition in PG_INDEXES.items():
             op.execute(f"CREATE INDEX {name} ON packages {definition}")
 
@@ -137,6 +142,8 @@ def downgrade() -> None:
     else:
         for name in PG_INDEXES:
             op.execute(f"DROP INDEX IF EXISTS {name}")
+        for name in PG_WORD_COLUMNS:
+            op.execute(f"ALTER TABLE packages DROP COLUMN IF EXISTS {name}")
     with op.batch_alter_table("packages") as batch:
         batch.drop_column("python3")
         batch.drop_column("pypi_released_at")
