@@ -455,9 +455,7 @@ def _grid_points(grid: Grid, resolved: Sequence[Word], wanted: str) -> tuple[int
     return weigh(total, len(resolved), name, wanted), matched
 
 
-async def search_grids(
-    session: AsyncSession, query: SearchQuery, resolved: Sequence[Word]
-) -> list[Hit]:
+async def search_grids(session: AsyncSession, resolved: Sequence[Word]) -> list[Hit]:
     """Every grid matching all words (else any word), weighed."""
     grids = (await session.scalars(select(Grid).order_by(Grid.id))).all()
     wanted = _wanted_name(resolved)

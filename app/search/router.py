@@ -59,7 +59,7 @@ async def search(
     packages, resolved = await repository.search_packages(
         session, query, offset + limit
     )
-    grids = await repository.search_grids(session, query, resolved)
+    grids = await repository.search_grids(session, resolved)
     page = sorted([*packages, *grids], key=lambda hit: hit.order)[
         offset : offset + limit
     ]

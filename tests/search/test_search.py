@@ -361,6 +361,15 @@ ZEBRAS = [
         ("!zebra", ZEBRAS),
         ("ZEBRA", ZEBRAS),
         ("zebra " * 150, ZEBRAS),
+        # Unicode that the databases' parsers split or drop differently
+        ("日本語", []),
+        ("½", []),
+        ("x²", []),
+        ("ﬁlter", []),
+        ("İstanbul", []),
+        ("e\u0301", []),
+        ("\u200b🙂", []),
+        ("zebra\u200b", ZEBRAS),
     ],
 )
 async def test_any_text_is_a_literal_query(
