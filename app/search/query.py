@@ -24,7 +24,9 @@ the title whole, plus 40; a name that starts with them, as every word at
 least a title prefix, plus 10 to 30 (more the closer the lengths); such a
 name makes a package a match even when its words do not ("rest framework"
 finds "djangorestframework"). Equal weights go to the better score, then
-the newer PyPI release, then the lower id.
+the newer PyPI release, then the closer text (FTS5's bm25 with the fields'
+weights on SQLite, pg_trgm's similarity to the title on PostgreSQL; not
+worked out past `repository.CLOSENESS_LIMIT` matches), then the lower id.
 """
 
 import re

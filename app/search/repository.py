@@ -22,6 +22,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein
 from sqlalchemy import (
     ColumnElement,
+    Select,
     and_,
     case,
     column,
@@ -44,6 +45,10 @@ from app.search.query import SearchQuery, name_of, typo_distance, weigh, words
 PG_TYPO_SIMILARITY = 0.5
 # Corrections tried for one misspelt word.
 MAX_CORRECTIONS = 3
+# Most matches whose text closeness is worked out (it costs per match).
+CLOSENESS_LIMIT = 2000
+# FTS5 bm25 weights of title, slug, description, category, participants, name.
+_BM25_WEIGHTS = (24, 16, 8, 4, 2, 0)
 # Packages whose words are looked through for a correction on PostgreSQL.
 PG_TYPO_CANDIDATES = 50
 
@@ -68,12 +73,13 @@ class Hit:
     weight: int
     score: int
     released: datetime | None = None
+    closeness: float = 0.0
 
     @property
-    def order(self) -> tuple[int, int, float, int, int]:
+    def order(self) -> tuple[int, int, float, float, int, int]:
         released = -self.released.timestamp() if self.released else math.inf
         kind = 0 if self.item_type == "package" else 1
-        return (-self.weight, -self.score, released, kind, self.id)
+        return (-self.weight, -self.score, released, -self.closeness, kind, self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +117,11 @@ class _Dialect:
         return None
 
     async def corrections(self, session: AsyncSession, word: str) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def closeness(self, query: Select[Any], resolved: Sequence[Word]) -> Select[Any]:
+        """`query` with a `closeness` column: how closely the text matches, the
+        database's own measure, used only between otherwise equal matches."""
         raise NotImplementedError
 
 
@@ -158,6 +169,29 @@ class _SQLite(_Dialect):
     def name_starts(self, wanted: str) -> ColumnElement[bool]:
         both = f"{_phrase(wanted)}* OR {_phrase(weights.PREFIX + wanted)}*"
         return self._match(f"name : ({both})")
+
+    def closeness(self, query: Select[Any], resolved: Sequence[Word]) -> Select[Any]:
+        # FTS5's bm25 with the fields' weights (name 0): lower is closer.
+        searched = " ".join(_FTS_COLUMNS.values())
+        terms = " OR ".join(self._terms(word, whole=False) for word in resolved)
+        ranked = (
+            select(
+                _fts.c.rowid,
+                func.bm25(
+                    literal_column("package_search"),
+                    *(literal_column(str(w)) for w in _BM25_WEIGHTS),
+                ).label("rank"),
+            )
+            .where(
+                literal_column("package_search").op("MATCH")(
+                    literal(f"{{{searched}}} : ({terms})")
+                )
+            )
+            .subquery("ranked")
+        )
+        return query.outerjoin(ranked, ranked.c.rowid == Package.id).add_columns(
+            func.coalesce(-ranked.c.rank, 0.0).label("closeness")
+        )
 
     async def corrections(self, session: AsyncSession, word: str) -> tuple[str, ...]:
         distance = typo_distance(word)
@@ -233,6 +267,17 @@ class _PostgreSQL(_Dialect):
             *(_starts(_PG_NAME, start) for start in (wanted, weights.PREFIX + wanted))
         )
 
+    def closeness(self, query: Select[Any], resolved: Sequence[Word]) -> Select[Any]:
+        # pg_trgm's similarity of the query's words to the lowercased title.
+        text_ = " ".join(
+            word.corrections[0] if word.corrected else word.text for word in resolved
+        )
+        return query.add_columns(
+            func.similarity(literal(text_), func.lower(Package.title)).label(
+                "closeness"
+            )
+        )
+
     async def prepare(self, session: AsyncSession) -> None:
         rows = await session.execute(select(Category.id, Category.title))
         self._category_words = {
@@ -293,9 +338,11 @@ def _dialect(session: AsyncSession) -> _Dialect:
 
 async def _resolve_words(
     session: AsyncSession, dialect: _Dialect, query: SearchQuery
-) -> list[Word]:
-    """The query's words; one found nowhere becomes its corrections (or is dropped)."""
+) -> tuple[list[Word], list[int]]:
+    """The query's words (one found nowhere becomes its corrections), and how
+    many packages each word as typed matches."""
     resolved = []
+    counts = []
     for text_ in query.words:
         word = Word(text_)
         await dialect.learn(session, word)
@@ -304,6 +351,7 @@ async def _resolve_words(
         found = await session.scalar(
             select(func.count()).where(dialect.anywhere(word)).select_from(Package)
         )
+        counts.append(found or 0)
         if not found:
             corrections = await dialect.corrections(session, text_)
             if corrections:
@@ -311,7 +359,7 @@ async def _resolve_words(
                 await dialect.learn(session, word)
         # A word with no correction matches nothing: all-words mode finds nothing.
         resolved.append(word)
-    return resolved
+    return resolved, counts
 
 
 def _word_points(dialect: _Dialect, word: Word) -> ColumnElement[int]:
@@ -378,7 +426,7 @@ async def search_packages(
     """The best `depth` packages for `query`, best first, and the words as read."""
     dialect = _dialect(session)
     await dialect.prepare(session)
-    resolved = await _resolve_words(session, dialect, query)
+    resolved, counts = await _resolve_words(session, dialect, query)
     wanted = _wanted_name(resolved)
     word_points = sum((_word_points(dialect, word) for word in resolved), literal(0))
     hits: list[Hit] = []
@@ -387,15 +435,25 @@ async def search_packages(
         matching = combine(*(dialect.anywhere(word) for word in resolved))
         if by_name is not None:
             matching = or_(matching, by_name)
+        # Every match pays for its closeness: past CLOSENESS_LIMIT matches
+        # (as the words as typed bound them) equal weights go to id instead.
+        typed = [count for word, count in zip(resolved, counts, strict=True) if count]
+        bound = (min(typed) if combine is and_ else sum(typed)) if typed else 0
+        with_closeness = bound <= CLOSENESS_LIMIT
         # The matches with their words' points and name, worked out once each
         # (MATERIALIZED), then weighed and ordered.
+        columns = select(
+            Package.id,
+            Package.score,
+            Package.pypi_released_at,
+            word_points.label("points"),
+            _JOINED.label("joined"),
+        )
         found = (
-            select(
-                Package.id,
-                Package.score,
-                Package.pypi_released_at,
-                word_points.label("points"),
-                _JOINED.label("joined"),
+            (
+                dialect.closeness(columns, resolved)
+                if with_closeness
+                else columns.add_columns(literal(0.0).label("closeness"))
             )
             .where(matching)
             .cte("found")
@@ -407,18 +465,27 @@ async def search_packages(
                 found.c.id,
                 found.c.score,
                 found.c.pypi_released_at,
+                found.c.closeness,
                 weight.label("weight"),
             )
             .order_by(
                 literal_column("weight").desc(),
                 found.c.score.desc(),
                 found.c.pypi_released_at.desc().nulls_last(),
+                found.c.closeness.desc(),
                 found.c.id,
             )
             .limit(depth)
         )
         hits = [
-            Hit("package", row.id, int(row.weight), row.score, row.pypi_released_at)
+            Hit(
+                "package",
+                row.id,
+                int(row.weight),
+                row.score,
+                row.pypi_released_at,
+                float(row.closeness),
+            )
             for row in rows
         ]
         if hits or len(resolved) == 1:

@@ -12,6 +12,7 @@ from app.catalog.schemas import CatalogDocument
 from app.catalog.service import import_catalog
 from app.fetcher import repository as fetched
 from app.models import Category, Package
+from app.search import repository as search_repository
 from tests.factories import EPOCH, make_category, make_grid, make_package
 
 URL = "/api/v4/search/"
@@ -91,7 +92,19 @@ async def test_every_word_must_match_unless_none_matches_with_all(
 ) -> None:
     assert await slugs(client, "zebra kit") == ["by-title"]
     assert await slugs(client, "zebra stripes") == ["by-description"]
-    # No package has both: each word alone is enough then.
+    # No package has both: each word alone is enough then. Both weigh 24;
+    # the closer text comes first (bm25 on SQLite, where "Ocelot" has no
+    # description to dilute it; trigram similarity on PostgreSQL, where
+    # "ocelot" shares more of the query than "puma").
+    assert await slugs(client, "ocelot puma") == ["zebra-by-slug", "by-description"]
+
+
+@pytest.mark.usefixtures("fields")
+async def test_past_the_closeness_limit_equal_weights_go_by_id(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search_repository, "CLOSENESS_LIMIT", 1)
+
     assert await slugs(client, "ocelot puma") == ["by-description", "zebra-by-slug"]
 
 
