@@ -23,7 +23,7 @@ MAX_OFFSET = 1000
         422: {"description": "q is too long, or limit or offset is out of range."}
     },
 )
-async def search(
+async def search_catalogue(
     session: SessionDep,
     settings: SettingsDep,
     links: LinksDep,
