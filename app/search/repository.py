@@ -2,12 +2,13 @@
 
 A field "matches a word" when the word starts one of the field's words. On
 SQLite that is an FTS5 query on the `package_search` table (`title :
-"word"*`); on PostgreSQL a regular expression on the lowercased field
-(`\\mword`), answered from the pg_trgm GIN indexes migration 0004 made, so
-the expressions below must stay as the indexes were written. Words the
-catalogue does not hold are corrected: on SQLite to the nearest terms of
-the FTS5 vocabulary (Damerau-Levenshtein, through rapidfuzz), on PostgreSQL
-by trigram word similarity (`word <% field`).
+"word"*`); on PostgreSQL a full-text query (`word:*`) on the field's stored
+`search_*` column, answered from the GIN indexes migration 0004 made, so
+the expressions below must stay as the migration wrote them. A word the
+catalogue holds nowhere is a typo: the titles sharing most of its trigrams
+are found (an FTS5 trigram table on SQLite, pg_trgm word similarity on
+PostgreSQL), and their words within the typo distance (Damerau-Levenshtein,
+through rapidfuzz) replace it.
 
 Grids are few; they are read whole and weighed in Python by the same rules.
 """
@@ -49,8 +50,8 @@ MAX_CORRECTIONS = 3
 CLOSENESS_LIMIT = 2000
 # FTS5 bm25 weights of title, slug, description, category, participants, name.
 _BM25_WEIGHTS = (24, 16, 8, 4, 2, 0)
-# Packages whose words are looked through for a correction on PostgreSQL.
-PG_TYPO_CANDIDATES = 50
+# Titles whose words are looked through for a typo's correction.
+TYPO_CANDIDATES = 50
 
 # A title's letters run together, as migration 0004 indexes it.
 NAME_SQL = "replace(replace(replace(replace(lower({title}), '-', ''), '_', ''), ' ', ''), '.', '')"
@@ -197,16 +198,22 @@ class _SQLite(_Dialect):
         distance = typo_distance(word)
         if not distance:
             return ()
-        rows = await session.execute(
-            text(
-                "SELECT term, sum(doc) FROM package_search_terms "
-                "WHERE col IN ('title', 'slug') "
-                "AND length(term) BETWEEN :shortest AND :longest "
-                "GROUP BY term"
-            ),
-            {"shortest": len(word) - distance, "longest": len(word) + distance},
+        # The titles sharing the most (and rarest) of the word's trigrams.
+        trigrams = " OR ".join(
+            dict.fromkeys(_phrase(word[i : i + 3]) for i in range(len(word) - 2))
         )
-        return _nearest(word, {term: doc for term, doc in rows})
+        titles = await session.scalars(
+            text(
+                "SELECT title FROM package_title_trigrams "
+                "WHERE package_title_trigrams MATCH :trigrams ORDER BY rank LIMIT :limit"
+            ),
+            {"trigrams": trigrams, "limit": TYPO_CANDIDATES},
+        )
+        frequency: dict[str, int] = {}
+        for title in titles:
+            for term in set(words(title)):
+                frequency[term] = frequency.get(term, 0) + 1
+        return _nearest(word, frequency)
 
 
 # PostgreSQL expressions, written as in migration 0004's indexes, constants
@@ -301,7 +308,7 @@ class _PostgreSQL(_Dialect):
             select(Package.title)
             .where(literal(word).op("<%")(title))
             .order_by(func.word_similarity(literal(word), title).desc(), Package.id)
-            .limit(PG_TYPO_CANDIDATES)
+            .limit(TYPO_CANDIDATES)
         )
         frequency: dict[str, int] = {}
         for found in rows:

@@ -7,8 +7,10 @@ The search index is the database's own, kept up to date by the database
 itself whatever writes a package (the API, an import, a refresh):
 
 - SQLite: an FTS5 table `package_search` (rowid = package id) with the
-  searched fields, filled by triggers on `packages` and `categories`, and
-  an `fts5vocab` view of its terms for correcting typos.
+  searched fields (its `name` column is the title's letters run together),
+  and an FTS5 table of the titles' trigrams, `package_title_trigrams`, for
+  finding what a typo meant; triggers on `packages` and `categories` fill
+  both.
 - PostgreSQL: stored generated full-text columns of the searched fields'
   words with GIN indexes, the pg_trgm extension with a trigram GIN index on
   the title for typos, and a btree on the title's name; the expressions
@@ -71,10 +73,16 @@ SQLITE_UP = [
         tokenize = "unicode61 remove_diacritics 2"
     )
     """,
-    "CREATE VIRTUAL TABLE package_search_terms USING fts5vocab(package_search, 'col')",
+    # The titles' trigrams, to find the candidates of a typo's correction.
+    """
+    CREATE VIRTUAL TABLE package_title_trigrams USING fts5(
+        title, tokenize = "trigram"
+    )
+    """,
     f"""
     CREATE TRIGGER packages_search_insert AFTER INSERT ON packages BEGIN
         INSERT INTO package_search ({_SQLITE_COLUMNS}) {_SQLITE_ROW};
+        INSERT INTO package_title_trigrams (rowid, title) VALUES (NEW.id, NEW.title);
     END
     """,
     f"""
@@ -83,11 +91,14 @@ SQLITE_UP = [
     ON packages BEGIN
         DELETE FROM package_search WHERE rowid = OLD.id;
         INSERT INTO package_search ({_SQLITE_COLUMNS}) {_SQLITE_ROW};
+        DELETE FROM package_title_trigrams WHERE rowid = OLD.id;
+        INSERT INTO package_title_trigrams (rowid, title) VALUES (NEW.id, NEW.title);
     END
     """,
     """
     CREATE TRIGGER packages_search_delete AFTER DELETE ON packages BEGIN
         DELETE FROM package_search WHERE rowid = OLD.id;
+        DELETE FROM package_title_trigrams WHERE rowid = OLD.id;
     END
     """,
     """
@@ -104,6 +115,7 @@ SQLITE_UP = [
         {NAME_SQL.format(title="p.title")}
     FROM packages p JOIN categories c ON c.id = p.category_id
     """,
+    "INSERT INTO package_title_trigrams (rowid, title) SELECT id, title FROM packages",
 ]
 
 SQLITE_DOWN = [
@@ -111,7 +123,7 @@ SQLITE_DOWN = [
     "DROP TRIGGER IF EXISTS packages_search_delete",
     "DROP TRIGGER IF EXISTS packages_search_update",
     "DROP TRIGGER IF EXISTS packages_search_insert",
-    "DROP TABLE IF EXISTS package_search_terms",
+    "DROP TABLE IF EXISTS package_title_trigrams",
     "DROP TABLE IF EXISTS package_search",
 ]
 
