@@ -31,6 +31,7 @@ from app.grids.router import router as grids_router
 from app.logging import configure_logging
 from app.ops import health, metrics
 from app.packages.router import router as packages_router
+from app.search.router import router as search_router
 
 DESCRIPTION = """
 A curated catalogue of Python packages in the shape of the Django Packages
@@ -105,6 +106,7 @@ def create_app(
     api.include_router(fetches_router)
     api.include_router(categories_router)
     api.include_router(grids_router)
+    api.include_router(search_router)
     app.include_router(api)
     app.include_router(root.service_router)
     app.include_router(health.router)

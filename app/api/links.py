@@ -54,6 +54,9 @@ class Links:
     def feature(self, grid_id: int, feature_id: int) -> str:
         return self._url(f"grids/{grid_id}/features/{feature_id}/")
 
+    def grid_member(self, grid_id: int, package_id: int) -> str:
+        return self._url(f"grids/{grid_id}/packages/{package_id}/")
+
     def cell(self, grid_id: int, feature_id: int, package_id: int) -> str:
         return self._url(f"grids/{grid_id}/features/{feature_id}/cells/{package_id}/")
 

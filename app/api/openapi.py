@@ -129,7 +129,7 @@ _PRECONDITIONS = [
 _ANSWER_HEADERS = {
     "201": {
         "Location": {
-            "description": "The new package.",
+            "description": "The URL of what was made.",
             "schema": {"type": "string", "format": "uri"},
         }
     },
@@ -164,7 +164,7 @@ def _document_problems(operation: dict[str, Any]) -> None:
             answer["content"] = {PROBLEM_JSON: content.pop("application/json")}
 
 
-def _document_operation(method: str, operation: dict[str, Any]) -> None:
+def _document_operation(path: str, method: str, operation: dict[str, Any]) -> None:
     answers: dict[str, Any] = operation["responses"]
     for status, answer in answers.items():
         if status in _ANSWER_HEADERS:
@@ -184,7 +184,9 @@ def _document_operation(method: str, operation: dict[str, Any]) -> None:
         parameters.extend(_CONDITIONAL_GET)
         for status in ("200", "304"):
             answers[status].setdefault("headers", {}).update(_CACHE_HEADERS)
-    elif method in ("patch", "delete"):
+    if not path.startswith("/api/v4/packages/"):
+        return  # only packages are edited with If-Match and answer their version
+    if method in ("patch", "delete"):
         parameters.extend(_PRECONDITIONS)
     if method in ("patch", "post"):
         # The version just written, ready for the next If-Match.
@@ -208,7 +210,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         for method, operation in operations.items():
             _document_problems(operation)
             if path.startswith("/api/"):
-                _document_operation(method, operation)
+                _document_operation(path, method, operation)
     schemas = document.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)

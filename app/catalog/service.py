@@ -26,6 +26,7 @@ from app.db.queries import insert_missing
 from app.grids.schemas import FeatureRead, GridRead
 from app.models import Category, Grid, GridCell, GridFeature, Package, grid_packages
 from app.packages.repo_url import FORGE_HOSTS, Forge, repo_key
+from app.packages.repository import rescore
 from app.packages.schemas import PackageRead
 
 log = structlog.get_logger(__name__)
@@ -171,11 +172,16 @@ async def import_catalog(
     await _check_references(session, packages, memberships)
     await _upsert(session, Package, packages)
     summary.packages = len(packages)
+    await rescore(session, *(row["id"] for row in packages))
 
     await _write_memberships(session, [row["id"] for row in packages], memberships)
     summary.features, summary.cells = await _import_features(session, document)
 
     await _sync_sequences(session, ["categories", "grids", "packages", "grid_features"])
+    if session.get_bind().dialect.name == "postgresql":
+        # Fresh statistics, so the search indexes are used right away rather
+        # than after autovacuum's next look at the table.
+        await session.execute(text("ANALYZE packages"))
     return summary
 
 

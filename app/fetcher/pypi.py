@@ -9,10 +9,12 @@ project is asked conditionally: a 304 keeps what is stored.
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from app.config import Settings
@@ -32,6 +34,8 @@ _PROJECT_PREFIXES = frozenset({"project", "pypi"})
 class PyPIStats:
     version: str | None  # None when PyPI lists no usable release
     documentation_url: str | None
+    released_at: datetime | None = None  # first upload of `version`'s files
+    python3: bool | None = None  # None when the metadata does not say
 
 
 def pypi_name(pypi_url: str) -> str | None:
@@ -75,6 +79,63 @@ def latest_version(releases: Mapping[str, Any]) -> str | None:
     finals = [pair for pair in candidates if not pair[0].is_prerelease]
     chosen = finals or candidates
     return max(chosen)[1] if chosen else None
+
+
+def release_time(files: Any) -> datetime | None:
+    """When a release was published: the earliest upload among its live files."""
+    if not isinstance(files, list):
+        return None
+    times = []
+    for entry in files:
+        if not isinstance(entry, dict) or entry.get("yanked", False):
+            continue
+        stamp = entry.get("upload_time_iso_8601") or entry.get("upload_time")
+        if not isinstance(stamp, str):
+            continue
+        try:
+            moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        times.append(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    return min(times) if times else None
+
+
+# Python 3 releases a requires_python is checked against; any one allowed
+# means the project installs on Python 3.
+_PYTHON3_PROBES = tuple(Version(f"3.{minor}") for minor in range(0, 20))
+
+
+def supports_python3(info: Mapping[str, Any]) -> bool | None:
+    """Whether the project supports Python 3, from its trove classifiers and
+    requires_python (https://packaging.python.org/en/latest/specifications/core-metadata/).
+
+    A "Programming Language :: Python :: 3..." classifier or a requires_python
+    that admits some 3.x says yes; a requires_python that admits none, or
+    Python classifiers that name only Python 2, say no; otherwise unknown.
+    """
+    classifiers = info.get("classifiers")
+    named = [
+        c.strip()
+        for c in (classifiers if isinstance(classifiers, list) else [])
+        if isinstance(c, str) and c.startswith("Programming Language :: Python ::")
+    ]
+    if any(
+        c.split("::")[2].strip().startswith("3") for c in named if c.count("::") >= 2
+    ):
+        return True
+    requires = info.get("requires_python")
+    if isinstance(requires, str) and requires.strip():
+        try:
+            spec = SpecifierSet(requires)
+        except InvalidSpecifier:
+            spec = None
+        if spec is not None:
+            return any(spec.contains(v, prereleases=True) for v in _PYTHON3_PROBES)
+    if any(
+        c.split("::")[2].strip().startswith("2") for c in named if c.count("::") >= 2
+    ):
+        return False
+    return None
 
 
 def documentation_url(info: Mapping[str, Any]) -> str | None:
@@ -125,10 +186,20 @@ class PyPIClient:
             )
 
         version = info.get("version")
+        releases = data.get("releases")
+        if not isinstance(releases, dict):
+            releases = {}
         if not isinstance(version, str) or not version.strip():
-            releases = data.get("releases")
-            version = latest_version(releases) if isinstance(releases, dict) else None
-        return PyPIStats(version=version, documentation_url=documentation_url(info))
+            version = latest_version(releases)
+        # `urls` holds the files of info.version; `releases` of every version.
+        files = data.get("urls") if version == info.get("version") else None
+        released_at = release_time(files) or release_time(releases.get(version))
+        return PyPIStats(
+            version=version,
+            documentation_url=documentation_url(info),
+            released_at=released_at,
+            python3=supports_python3(info),
+        )
 
 
 def _has_live_file(files: Any) -> bool:

@@ -54,6 +54,7 @@ from app.fetcher.pypi import PyPIClient, PyPIStats, pypi_name
 from app.fetcher.repository import SourceState, StoredPackage
 from app.fetcher.writer import GroupWriter
 from app.packages.repo_url import RepoRef, parse_repo_url, repo_key
+from app.packages.repository import rescore
 
 log = structlog.get_logger(__name__)
 
@@ -517,6 +518,7 @@ class _Refresher:
             if repo is not None and await self._follow_move(session, package, repo):
                 changed["repo_url"] = repo.ref.canonical_url
                 runs["repo"].moved_from = package.repo_url
+            await rescore(session, package.id)
             for source, run in runs.items():
                 state = next_state(
                     run, now=now, settings=self._settings, secrets=self._secrets
@@ -608,4 +610,6 @@ def _fetched_values(repo: RepoStats | None, pypi: PyPIStats | None) -> dict[str,
             values.pop(column, None)
     if pypi is not None and pypi.version is not None:
         values["pypi_version"] = pypi.version
+        values["pypi_released_at"] = pypi.released_at
+        values["python3"] = pypi.python3
     return values

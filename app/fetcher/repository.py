@@ -45,6 +45,8 @@ class StoredPackage:
     participants: list[str]
     commits_over_52: list[int]
     last_updated: datetime | None
+    pypi_released_at: datetime | None = None
+    python3: bool | None = None
 
 
 _STORED_COLUMNS = (
@@ -61,6 +63,8 @@ _STORED_COLUMNS = (
     Package.participants,
     Package.commits_over_52,
     Package.last_updated,
+    Package.pypi_released_at,
+    Package.python3,
 )
 
 

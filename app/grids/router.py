@@ -1,6 +1,6 @@
 """Grid routes: the v4 grid resource, and its comparison matrix with its edits."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,31 +35,32 @@ from app.packages import repository as packages
 
 router = APIRouter(prefix="/grids", tags=["grids"])
 
-_LOCKED = (
-    "The grid is locked, a feature of the grid already has that title, "
-    "or the package is not in the grid."
-)
+_LOCKED = "The grid is locked."
 _INVALID = "A field is missing, unknown, too long or of the wrong type."
-_EDIT_ERRORS = problems(
-    401,
-    404,
-    409,
-    415,
-    422,
-    503,
-    not_found="No such grid, feature or package.",
-    conflict=_LOCKED,
-    invalid=_INVALID,
-)
-_REMOVE_ERRORS = problems(
-    401,
-    404,
-    409,
-    422,
-    503,
-    not_found="No such grid, feature, package or cell.",
-    conflict=_LOCKED,
-)
+
+
+def _edit_errors(not_found: str, conflict: str = _LOCKED) -> dict[int | str, Any]:
+    """The problems of an edit that takes a JSON body."""
+    return problems(
+        400,
+        401,
+        404,
+        409,
+        413,
+        415,
+        422,
+        503,
+        not_found=not_found,
+        conflict=conflict,
+        invalid=_INVALID,
+    )
+
+
+def _remove_errors(not_found: str) -> dict[int | str, Any]:
+    """The problems of a DELETE: no body, and no query to get wrong."""
+    return problems(401, 404, 409, 503, not_found=not_found, conflict=_LOCKED)
+
+
 _MERGE_PATCH = {
     "requestBody": {
         "content": {
@@ -135,10 +136,17 @@ async def get_grid(
 @router.get(
     "/{grid}/matrix/",
     response_model=MatrixRead,
+    summary="Get a grid's comparison matrix",
     responses={
         200: {
-            "description": "The matrix, as JSON or (with format=csv) as CSV.",
-            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": (
+                "The matrix: JSON, or with format=csv the same table as CSV, "
+                "or with format=api the browsable API's HTML page of the JSON."
+            ),
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "text/html": {"schema": {"type": "string"}},
+            },
         },
         **problems(404, 422, 503, not_found="No such grid."),
     },
@@ -152,8 +160,9 @@ async def get_grid_matrix(
         Literal["json", "api", "csv"] | None,
         Query(
             description=(
-                "csv answers the same table as text/csv; json and api answer "
-                "JSON and are kept in every link."
+                "csv answers the same table as text/csv; json answers JSON; "
+                "api answers the browsable API, an HTML page of the JSON. json "
+                "and api are kept in every link."
             )
         ),
     ] = None,
@@ -185,7 +194,9 @@ async def get_grid_matrix(
 @router.get(
     "/{grid}/features/{feature}/",
     response_model=FeatureRead,
-    responses=problems(404, 422, 503, not_found="No such grid or feature."),
+    summary="Get a grid feature",
+    response_description="The feature.",
+    responses=problems(404, 503, not_found="No such grid, or no such feature in it."),
 )
 async def get_grid_feature(
     grid: str, feature: str, session: SessionDep, settings: SettingsDep
@@ -199,7 +210,12 @@ async def get_grid_feature(
     "/{grid}/features/",
     response_model=FeatureRead,
     status_code=201,
-    responses=_EDIT_ERRORS,
+    summary="Add a feature to a grid",
+    response_description="The new feature; Location is its URL.",
+    responses=_edit_errors(
+        "No such grid.",
+        "The grid is locked, or it has a feature with that title already.",
+    ),
 )
 async def create_grid_feature(
     grid: str,
@@ -223,7 +239,12 @@ async def create_grid_feature(
 @router.patch(
     "/{grid}/features/{feature}/",
     response_model=FeatureRead,
-    responses=_EDIT_ERRORS,
+    summary="Edit a grid feature",
+    response_description="The feature as it is now.",
+    responses=_edit_errors(
+        "No such grid, or no such feature in it.",
+        "The grid is locked, or another of its features has that title.",
+    ),
     openapi_extra=_MERGE_PATCH,
 )
 async def update_grid_feature(
@@ -249,7 +270,9 @@ async def update_grid_feature(
     "/{grid}/features/{feature}/",
     status_code=204,
     response_class=Response,
-    responses=_REMOVE_ERRORS,
+    summary="Remove a grid feature",
+    response_description="The feature and its cells are gone.",
+    responses=_remove_errors("No such grid, or no such feature in it."),
 )
 async def delete_grid_feature(
     grid: str, feature: str, session: SessionDep, _token: TokenDep
@@ -267,9 +290,9 @@ async def delete_grid_feature(
 @router.get(
     "/{grid}/features/{feature}/cells/{package}/",
     response_model=CellRead,
-    responses=problems(
-        404, 422, 503, not_found="No such grid, feature, package or cell."
-    ),
+    summary="Get a grid cell",
+    response_description="The cell's text.",
+    responses=problems(404, 503, not_found="No such grid, feature, package or cell."),
 )
 async def get_grid_cell(
     grid: str, feature: str, package: str, session: SessionDep
@@ -287,9 +310,17 @@ async def get_grid_cell(
 @router.put(
     "/{grid}/features/{feature}/cells/{package}/",
     response_model=CellRead,
+    summary="Write a grid cell",
+    response_description="The cell had text, and now has this text.",
     responses={
-        201: {"description": "The cell was empty and now has the text."},
-        **_EDIT_ERRORS,
+        201: {
+            "model": CellRead,
+            "description": "The cell was empty and now has the text; Location is its URL.",
+        },
+        **_edit_errors(
+            "No such grid, feature or package.",
+            "The grid is locked, or the package is not in the grid.",
+        ),
     },
 )
 async def write_grid_cell(
@@ -324,7 +355,11 @@ async def write_grid_cell(
     "/{grid}/features/{feature}/cells/{package}/",
     status_code=204,
     response_class=Response,
-    responses=_REMOVE_ERRORS,
+    summary="Empty a grid cell",
+    response_description="The cell is empty.",
+    responses=_remove_errors(
+        "No such grid, feature or package, or the cell is empty already."
+    ),
 )
 async def delete_grid_cell(
     grid: str, feature: str, package: str, session: SessionDep, _token: TokenDep
@@ -346,9 +381,14 @@ async def delete_grid_cell(
     "/{grid}/packages/",
     response_model=GridRead,
     status_code=201,
+    summary="Add a package to a grid",
+    response_description="The package was added; the grid as it is now.",
     responses={
-        200: {"description": "The package was in the grid already."},
-        **_EDIT_ERRORS,
+        200: {
+            "model": GridRead,
+            "description": "The package was in the grid already; the grid.",
+        },
+        **_edit_errors("No such grid."),
     },
 )
 async def add_grid_package(
@@ -366,13 +406,18 @@ async def add_grid_package(
     Answers 201 when it was added, 200 when it was in the grid already.
     """
     row = await _editable_grid(session, grid)
-    _package_row, added = await service.add_package(session, row, add.package)
+    package_row, added = await service.add_package(session, row, add.package)
     members = await repository.package_ids_by_grid(session, [row.id])
     if added:
         await session.refresh(row)
     answer = GridRead.build(row, members[row.id], links, settings.zone)
     await session.commit()
-    if not added:
+    if added:
+        # The membership's own URL: a DELETE there takes the package out.
+        response.headers["Location"] = Links(base=links.base).grid_member(
+            row.id, package_row.id
+        )
+    else:
         response.status_code = 200
     return answer
 
@@ -381,7 +426,11 @@ async def add_grid_package(
     "/{grid}/packages/{package}/",
     status_code=204,
     response_class=Response,
-    responses=_REMOVE_ERRORS,
+    summary="Take a package out of a grid",
+    response_description="The package and its cells are out of the grid.",
+    responses=_remove_errors(
+        "No such grid or package, or the package is not in the grid."
+    ),
 )
 async def remove_grid_package(
     grid: str, package: str, session: SessionDep, _token: TokenDep

@@ -114,6 +114,10 @@ class Package(Versioned, Base):
     commits_over_52: Mapped[list[int]] = mapped_column(JSONValue, default=list)
     last_updated: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_fetched: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # From PyPI, for the score: when pypi_version was released, and whether
+    # the project supports Python 3 (null: PyPI was not read or does not say).
+    pypi_released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    python3: Mapped[bool | None] = mapped_column(Boolean)
     # Recomputed from the stats after every fetch; ranks lists and search.
     score: Mapped[int] = mapped_column(
         Integer, default=0, server_default="0", index=True

@@ -3,11 +3,13 @@
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.base import utcnow
 from app.db.lookup import id_or_slug
 from app.models import Grid, Package, grid_packages
+from app.packages.score import ScoreInputs, compute_score
 
 
 async def find_package(
@@ -28,13 +30,28 @@ async def get_by_id(session: AsyncSession, package_id: int) -> Package | None:
 
 
 async def list_page(
-    session: AsyncSession, limit: int, offset: int
-) -> Sequence[Package]:
-    """One page, newest id first; the count comes with the table's state."""
+    session: AsyncSession,
+    limit: int,
+    offset: int,
+    *,
+    where: Sequence[Any] = (),
+    order_by: Sequence[Any] = (Package.id.desc(),),
+    total: int | None = None,
+) -> tuple[int, Sequence[Package]]:
+    """How many packages match `where`, and one page of them in `order_by`.
+
+    `total`, when the caller knows it (no filter: the table's row count),
+    spares the count query.
+    """
+    count = total
+    if count is None:
+        count = await session.scalar(
+            select(func.count()).select_from(Package).where(*where)
+        )
     rows = await session.scalars(
-        select(Package).order_by(Package.id.desc()).limit(limit).offset(offset)
+        select(Package).where(*where).order_by(*order_by).limit(limit).offset(offset)
     )
-    return rows.all()
+    return count or 0, rows.all()
 
 
 async def grid_ids_by_package(
@@ -134,3 +151,64 @@ async def add(session: AsyncSession, package: Package) -> Package:
 async def remove(session: AsyncSession, package_id: int) -> None:
     await _lock_member_grids(session, package_id)
     await session.execute(delete(Package).where(Package.id == package_id))
+
+
+_SCORE_INPUTS = (
+    Package.id,
+    Package.score,
+    Package.repo_watchers,
+    Package.last_updated,
+    Package.pypi_released_at,
+    Package.python3,
+)
+
+
+def score_inputs(row: Any) -> ScoreInputs:
+    return ScoreInputs(
+        stars=row.repo_watchers,
+        last_commit=row.last_updated,
+        last_release=row.pypi_released_at,
+        python3=row.python3,
+    )
+
+
+async def rescore(session: AsyncSession, *package_ids: int) -> None:
+    """Recompute and store the score of the given packages from their stats.
+
+    Only scores that change are written.
+    """
+    now = utcnow()
+    changed = []
+    ids = list(package_ids)
+    for start in range(0, len(ids), 500):
+        rows = await session.execute(
+            select(*_SCORE_INPUTS).where(Package.id.in_(ids[start : start + 500]))
+        )
+        for row in rows:
+            total = compute_score(score_inputs(row), now).total
+            if total != row.score:
+                changed.append({"package_id": row.id, "new_score": total})
+    if changed:
+        table: Any = Package.__table__
+        # A Core statement, so the list runs as one executemany.
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("package_id"))
+            .values(score=bindparam("new_score"))
+        )
+        await session.execute(statement, changed)
+
+
+async def category_standing(
+    session: AsyncSession, category_id: int, score: int
+) -> tuple[int, int]:
+    """How many packages the category holds, and how many score below `score`."""
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                func.count().filter(Package.score < score),
+            ).where(Package.category_id == category_id)
+        )
+    ).one()
+    return int(row[0]), int(row[1])

@@ -1,5 +1,6 @@
 """Package routes: read the catalogue, and edit it with a token."""
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -19,17 +20,23 @@ from app.api.openapi import NOT_MODIFIED, problems
 from app.api.pagination import Paging
 from app.auth.tokens import TokenDep
 from app.config import Settings
+from app.db.base import local_time, utcnow
 from app.db.queries import table_state
 from app.errors import NotFound
 from app.fetcher.forges import fetched_hosts
-from app.models import Package
-from app.packages import repository, service
+from app.models import Category, Grid, Package
+from app.packages import listing, repository, service
+from app.packages.listing import PackageFilters, package_filters
 from app.packages.schemas import (
     PackageCreate,
     PackagePage,
     PackageRead,
     PackageUpdate,
+    ScoreCategoryRead,
+    ScoreComponentRead,
+    ScoreRead,
 )
+from app.packages.score import compute_score
 
 router = APIRouter(prefix="/packages", tags=["packages"])
 
@@ -66,7 +73,14 @@ async def _found(
     response_model=PackagePage,
     summary="List packages",
     response_description="One page of packages.",
-    responses={**NOT_MODIFIED, **problems(422, 503)},
+    responses={
+        **NOT_MODIFIED,
+        **problems(
+            422,
+            503,
+            invalid="A paging value is out of range, or a filter or ordering names nothing known (the allowed ones are listed).",
+        ),
+    },
 )
 async def list_packages(
     request: Request,
@@ -75,17 +89,42 @@ async def list_packages(
     settings: SettingsDep,
     paging: Annotated[Paging, Depends()],
     links: LinksDep,
+    filters: Annotated[PackageFilters, Depends(package_filters)],
 ) -> PackagePage | Response:
-    """List packages, newest first."""
+    """List packages, newest first unless `ordering` says otherwise.
+
+    Filters combine: `category` and `grid` take an id or a slug, `repo_host`
+    a forge's host (or `other`, `none`), `archived` true or false. `ordering`
+    takes comma-separated keys, `-` for descending; equal rows go by id. An
+    unknown value or key is a 422 that lists the allowed ones.
+    """
     state = await table_state(session, Package)
+    # A filter by grid or category reads their tables too: a membership or
+    # slug that changes there changes the answer.
+    states = [state]
+    if filters.grid is not None:
+        states.append(await table_state(session, Grid))
+    if filters.category is not None:
+        states.append(await table_state(session, Category))
     validators = digest_validators(
-        ("packages", state, request.url.query), state.last_modified, links, settings
+        ("packages", *states, request.url.query),
+        max((one.last_modified for one in states if one.last_modified), default=None),
+        links,
+        settings,
     )
     if (unchanged := not_modified(request, response, validators, settings)) is not None:
         return unchanged
 
-    count = state.count
-    rows = await repository.list_page(session, paging.limit, paging.offset)
+    order = listing.order_by(filters.ordering)
+    where = await listing.filter_clauses(session, filters, fetched_hosts(settings))
+    count, rows = await repository.list_page(
+        session,
+        paging.limit,
+        paging.offset,
+        where=where,
+        order_by=order,
+        total=None if where else state.count,
+    )
     grids = await repository.grid_ids_by_package(session, [row.id for row in rows])
     next_url, previous_url = paging.links(request, count)
     return PackagePage(
@@ -119,6 +158,54 @@ async def get_package(
     if (unchanged := not_modified(request, response, validators, settings)) is not None:
         return unchanged
     return await _read(session, row, links, settings)
+
+
+@router.get(
+    "/{package}/score/",
+    response_model=ScoreRead,
+    summary="Explain a package's score",
+    response_description="The score's components and the package's standing.",
+    responses=problems(404, 422, 503, not_found=_NO_PACKAGE),
+)
+async def get_package_score(
+    package: str, session: SessionDep, settings: SettingsDep, links: LinksDep
+) -> ScoreRead:
+    """Explain a package's score: each component with its inputs, points and
+    why, and where the package stands in its category."""
+    row = await _found(session, package)
+    now = utcnow()
+    explained = compute_score(repository.score_inputs(row), now)
+    packages, lower = await repository.category_standing(
+        session, row.category_id, row.score
+    )
+    percentile = round(100 * lower / (packages - 1), 1) if packages > 1 else 100.0
+    return ScoreRead(
+        package=links.package(row.id),
+        rule_version=explained.version,
+        score=row.score,
+        total=explained.total,
+        computed_at=local_time(now, settings.zone),
+        components=[
+            ScoreComponentRead(
+                name=part.name,
+                inputs={
+                    key: local_time(value, settings.zone)
+                    if isinstance(value, datetime)
+                    else value
+                    for key, value in part.inputs.items()
+                },
+                points=part.points,
+                why=part.why,
+            )
+            for part in explained.components
+        ],
+        in_category=ScoreCategoryRead(
+            category=links.category(row.category_id),
+            packages=packages,
+            lower=lower,
+            percentile=percentile,
+        ),
+    )
 
 
 @router.patch(

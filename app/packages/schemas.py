@@ -269,3 +269,33 @@ class PackageCreate(PackageWrite):
 
 class PackagePage(Page[PackageRead]):
     """One page of packages."""
+
+
+class ScoreComponentRead(BaseModel):
+    name: str = Field(description="stars, inactivity, python3 or floor.")
+    inputs: dict[str, Any] = Field(description="What the points were worked out from.")
+    points: int
+    why: str
+
+
+class ScoreCategoryRead(BaseModel):
+    category: str = Field(description="Hyperlink to the package's category.")
+    packages: int = Field(description="How many packages the category holds.")
+    lower: int = Field(description="How many of them have a lower stored score.")
+    percentile: float = Field(
+        description="lower / (packages - 1) x 100, one decimal: 100 for the best "
+        "in its category, 0 for the worst (100 when alone)."
+    )
+
+
+class ScoreRead(BaseModel):
+    package: str = Field(description="Hyperlink to the package.")
+    rule_version: int
+    score: int = Field(
+        description="The stored score lists and search rank by, computed after "
+        "the last fetch or import."
+    )
+    total: int = Field(description="The components' sum, worked out now.")
+    computed_at: datetime = Field(description="The moment `total` is worked out for.")
+    components: list[ScoreComponentRead]
+    in_category: ScoreCategoryRead

@@ -121,7 +121,8 @@ async def test_a_list_page_keeps_format_api_in_its_paging_links(
     document = (await client.get("/openapi.json")).json()
     listing = operation(document, "/api/v4/packages/")
     assert f"<h1>{escape(listing['summary'])}</h1>" in response.text
-    assert f"<p>{escape(listing['description'])}</p>" in response.text
+    for paragraph in listing["description"].split("\n\n"):
+        assert f"<p>{escape(' '.join(paragraph.split()))}</p>" in response.text
     assert (
         '<pre class="request"><b>GET</b> /api/v4/packages/?format=api&amp;limit=1'
         "&amp;offset=1</pre>"

@@ -22,7 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.main import create_app
-from tests.factories import make_category, make_grid, make_package
+from tests.factories import (
+    make_category,
+    make_cells,
+    make_feature,
+    make_grid,
+    make_package,
+    sync_ids,
+)
 
 PACKAGE = "/api/v4/packages/2403/"
 OPERATIONS = {
@@ -39,6 +46,27 @@ OPERATIONS = {
     ("get", "/api/v4/categories/{category_id}/"): "get_category",
     ("get", "/api/v4/grids/"): "list_grids",
     ("get", "/api/v4/grids/{grid}/"): "get_grid",
+    ("get", "/api/v4/grids/{grid}/matrix/"): "get_grid_matrix",
+    ("post", "/api/v4/grids/{grid}/features/"): "create_grid_feature",
+    ("get", "/api/v4/grids/{grid}/features/{feature}/"): "get_grid_feature",
+    ("patch", "/api/v4/grids/{grid}/features/{feature}/"): "update_grid_feature",
+    ("delete", "/api/v4/grids/{grid}/features/{feature}/"): "delete_grid_feature",
+    (
+        "get",
+        "/api/v4/grids/{grid}/features/{feature}/cells/{package}/",
+    ): "get_grid_cell",
+    (
+        "put",
+        "/api/v4/grids/{grid}/features/{feature}/cells/{package}/",
+    ): "write_grid_cell",
+    (
+        "delete",
+        "/api/v4/grids/{grid}/features/{feature}/cells/{package}/",
+    ): "delete_grid_cell",
+    ("post", "/api/v4/grids/{grid}/packages/"): "add_grid_package",
+    ("delete", "/api/v4/grids/{grid}/packages/{package}/"): "remove_grid_package",
+    ("get", "/api/v4/packages/{package}/score/"): "get_package_score",
+    ("get", "/api/v4/search/"): "search_catalogue",
     ("get", "/healthz"): "get_health",
     ("get", "/readyz"): "get_readiness",
     ("get", "/metrics"): "get_metrics",
@@ -150,9 +178,134 @@ def cases(auth: dict[str, str]) -> list[Case]:
         Case("delete", PACKAGE, item, 401),
         Case("delete", "/api/v4/packages/nope/", item, 404, auth),
         Case("delete", PACKAGE, item, 412, {**auth, "If-Match": '"v0-00000000"'}),
+        *grid_cases(auth),
+        *score_and_search_cases(),
         Case("delete", "/api/v4/packages/2404/", item, 204, auth),
     ]
     return found
+
+
+GRID = "/api/v4/grids/grid-7/"  # editable, with example-package in it
+LOCKED = "/api/v4/grids/grid-8/"
+
+
+def grid_cases(auth: dict[str, str]) -> list[Case]:
+    """The matrix and its edits, in an order where each sees the last's effect."""
+    matrix = "/api/v4/grids/{grid}/matrix/"
+    features = "/api/v4/grids/{grid}/features/"
+    feature = "/api/v4/grids/{grid}/features/{feature}/"
+    cell = "/api/v4/grids/{grid}/features/{feature}/cells/{package}/"
+    members = "/api/v4/grids/{grid}/packages/"
+    member = "/api/v4/grids/{grid}/packages/{package}/"
+    bad_type = {**auth, "Content-Type": "text/plain"}
+    json_type = {**auth, "Content-Type": "application/json"}
+    patch_type = {**auth, "Content-Type": "application/merge-patch+json"}
+    big = "x" * 70_000
+    not_json = b"\xff\xfe{"
+    row = f"{GRID}features/1/"  # "Python 3", with a cell for example-package
+    spare = f"{GRID}features/2/"  # "Async", no cells yet
+    python3 = f"{row}cells/example-package/"
+    return [
+        # the matrix
+        Case("get", f"{GRID}matrix/", matrix, 200),
+        Case("get", f"{GRID}matrix/?format=csv", matrix, 200),
+        Case("get", f"{GRID}matrix/?format=api", matrix, 200),
+        Case("get", f"{GRID}matrix/?format=json", matrix, 200),
+        Case("get", "/api/v4/grids/nope/matrix/", matrix, 404),
+        Case("get", f"{GRID}matrix/?format=xml", matrix, 422),
+        # features (rows)
+        Case("get", row, feature, 200),
+        Case("get", f"{GRID}features/99/", feature, 404),
+        Case("get", "/api/v4/grids/nope/features/1/", feature, 404),
+        Case("post", f"{GRID}features/", features, 201, auth, {"title": "New row"}),
+        Case("post", f"{GRID}features/", features, 401, {}, {"title": "x"}),
+        Case(
+            "post", "/api/v4/grids/nope/features/", features, 404, auth, {"title": "x"}
+        ),
+        Case("post", f"{GRID}features/", features, 409, auth, {"title": "Python 3"}),
+        Case("post", f"{LOCKED}features/", features, 409, auth, {"title": "x"}),
+        Case("post", f"{GRID}features/", features, 415, bad_type, content=b"{}"),
+        Case("post", f"{GRID}features/", features, 422, auth, {}),
+        Case("post", f"{GRID}features/", features, 413, auth, {"title": big}),
+        Case("post", f"{GRID}features/", features, 400, json_type, content=not_json),
+        Case("patch", row, feature, 200, patch_type, content=b'{"description": "3.x"}'),
+        Case("patch", row, feature, 401, {}, {"title": "x"}),
+        Case("patch", f"{GRID}features/99/", feature, 404, auth, {"title": "x"}),
+        Case("patch", spare, feature, 409, auth, {"title": "Python 3"}),
+        Case("patch", f"{LOCKED}features/3/", feature, 409, auth, {"title": "x"}),
+        Case("patch", row, feature, 415, bad_type, content=b"{}"),
+        Case("patch", row, feature, 422, auth, {"order": -1}),
+        Case("patch", row, feature, 413, auth, {"title": big}),
+        Case("patch", row, feature, 400, json_type, content=not_json),
+        # cells (feature x package)
+        Case("get", python3, cell, 200),
+        Case("get", f"{spare}cells/example-package/", cell, 404),
+        Case("put", f"{spare}cells/example-package/", cell, 201, auth, {"text": "no"}),
+        Case("put", python3, cell, 200, auth, {"text": "since 1.0"}),
+        Case("put", python3, cell, 401, {}, {"text": "x"}),
+        Case("put", f"{row}cells/nope/", cell, 404, auth, {"text": "x"}),
+        Case("put", f"{row}cells/other-package/", cell, 409, auth, {"text": "x"}),
+        Case("put", f"{LOCKED}features/3/cells/2403/", cell, 409, auth, {"text": "x"}),
+        Case("put", python3, cell, 415, bad_type, content=b"{}"),
+        Case("put", python3, cell, 422, auth, {"text": ""}),
+        Case("put", python3, cell, 413, auth, {"text": big}),
+        Case("put", python3, cell, 400, json_type, content=not_json),
+        Case("delete", python3, cell, 401),
+        Case("delete", python3, cell, 204, auth),
+        Case("delete", python3, cell, 404, auth),
+        Case("delete", f"{LOCKED}features/3/cells/2403/", cell, 409, auth),
+        # packages (columns)
+        Case(
+            "post", f"{GRID}packages/", members, 201, auth, {"package": "other-package"}
+        ),
+        Case("post", f"{GRID}packages/", members, 200, auth, {"package": 2404}),
+        Case("post", f"{GRID}packages/", members, 401, {}, {"package": 2404}),
+        Case(
+            "post", "/api/v4/grids/nope/packages/", members, 404, auth, {"package": 1}
+        ),
+        Case("post", f"{LOCKED}packages/", members, 409, auth, {"package": 2404}),
+        Case("post", f"{GRID}packages/", members, 415, bad_type, content=b"{}"),
+        Case("post", f"{GRID}packages/", members, 422, auth, {"package": "nope"}),
+        Case("post", f"{GRID}packages/", members, 413, auth, {"package": big}),
+        Case("post", f"{GRID}packages/", members, 400, json_type, content=not_json),
+        Case("delete", f"{GRID}packages/other-package/", member, 401),
+        Case("delete", f"{GRID}packages/other-package/", member, 204, auth),
+        Case("delete", f"{GRID}packages/other-package/", member, 404, auth),
+        Case("delete", f"{LOCKED}packages/example-package/", member, 409, auth),
+        # a feature last: its cells go with it
+        Case("delete", spare, feature, 401),
+        Case("delete", spare, feature, 204, auth),
+        Case("delete", spare, feature, 404, auth),
+        Case("delete", f"{LOCKED}features/3/", feature, 409, auth),
+    ]
+
+
+def score_and_search_cases() -> list[Case]:
+    score = "/api/v4/packages/{package}/score/"
+    search = "/api/v4/search/"
+    return [
+        Case("get", f"{PACKAGE}score/", score, 200),
+        Case("get", "/api/v4/packages/example-package/score/", score, 200),
+        Case("get", "/api/v4/packages/nope/score/", score, 404),
+        Case("get", f"{PACKAGE}score/?format=xml", score, 422),
+        Case("get", f"{search}?q=example", search, 200),
+        Case("get", f"{search}?q=grid", search, 200),
+        Case("get", search, search, 200),
+        Case("get", f"{search}?q={'x' * 1001}", search, 422),
+        Case("get", f"{search}?q=example&limit=0", search, 422),
+        Case("get", f"{search}?q=example&offset=1001", search, 422),
+    ]
+
+
+# Valid bodies of the writes, so that only the database can refuse them.
+OUTAGE_BODIES = {
+    "/api/v4/grids/{grid}/features/": {"title": "x"},
+    "/api/v4/grids/{grid}/features/{feature}/": {"title": "x"},
+    "/api/v4/grids/{grid}/features/{feature}/cells/{package}/": {"text": "x"},
+    "/api/v4/grids/{grid}/packages/": {"package": 2403},
+}
+# Queries that make an operation read at all (an empty search does not).
+OUTAGE_QUERIES = {"/api/v4/search/": "?q=example"}
 
 
 def outage_cases(auth: dict[str, str]) -> list[Case]:
@@ -161,9 +314,10 @@ def outage_cases(auth: dict[str, str]) -> list[Case]:
     for method, template in OPERATIONS:
         if template in NO_DATABASE:
             continue
-        path = template.format(package="2403", category_id="1", grid="7")
-        body = {"title": "x", "slug": "x", "category": 1}
-        writes = method in ("post", "patch")
+        path = template.format(package="2403", category_id="1", grid="7", feature="1")
+        path += OUTAGE_QUERIES.get(template, "")
+        body = OUTAGE_BODIES.get(template, {"title": "x", "slug": "x", "category": 1})
+        writes = method in ("post", "patch", "put")
         found.append(
             Case(
                 method,
@@ -181,8 +335,15 @@ def outage_cases(auth: dict[str, str]) -> list[Case]:
 async def catalogue(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     await make_category(sessionmaker)
     await make_grid(sessionmaker, id=7)
-    await make_package(sessionmaker, id=2403, slug="example-package", grid_ids=(7,))
+    await make_grid(sessionmaker, id=8, is_locked=True)
+    await make_package(sessionmaker, id=2403, slug="example-package", grid_ids=(7, 8))
     await make_package(sessionmaker, id=2404, slug="other-package")
+    await make_feature(sessionmaker, id=1, grid_id=7, title="Python 3")
+    await make_feature(sessionmaker, id=2, grid_id=7, title="Async", order=1)
+    await make_feature(sessionmaker, id=3, grid_id=8, title="Locked")
+    await sync_ids(sessionmaker, "grid_features")
+    await make_cells(sessionmaker, 7, {(1, 2403): "yes"})
+    await make_cells(sessionmaker, 8, {(3, 2403): "yes"})
 
 
 @pytest.fixture

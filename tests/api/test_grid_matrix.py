@@ -13,6 +13,7 @@ from app.grids import repository
 from app.models import GridCell, GridFeature, Package, grid_packages
 from tests.api.bodies import BASE, grid_body
 from tests.api.conftest import ClientFactory, Statements
+from tests.api.problems import invalid, not_found
 from tests.factories import (
     EPOCH,
     make_category,
@@ -22,7 +23,6 @@ from tests.factories import (
     make_package,
 )
 
-NOT_FOUND = {"detail": "Not found."}
 MARCH = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -214,14 +214,15 @@ async def test_the_stats_are_live(
 async def test_a_matrix_in_another_time_zone_and_format_keeps_them_in_its_links(
     client_with: ClientFactory,
 ) -> None:
+    # ?format=json: ?format=api answers the browsable API's HTML page.
     async with client_with(time_zone="America/New_York") as client:
-        response = await client.get("/api/v4/grids/7/matrix/?format=api")
+        response = await client.get("/api/v4/grids/7/matrix/?format=json")
 
     body = response.json()
     assert response.status_code == 200
-    assert body["grid"]["packages"][0] == f"{BASE}/packages/3/?format=api"
+    assert body["grid"]["packages"][0] == f"{BASE}/packages/3/?format=json"
     assert body["grid"]["created"] == "2024-12-31T19:00:00-05:00"
-    assert body["packages"][0]["url"] == f"{BASE}/packages/3/?format=api"
+    assert body["packages"][0]["url"] == f"{BASE}/packages/3/?format=json"
     assert body["packages"][0]["last_updated"] == "2025-03-01T07:00:00-05:00"
     assert body["features"][0]["modified"] == "2024-12-31T19:00:00-05:00"
 
@@ -259,7 +260,8 @@ async def test_an_unknown_grid_has_no_matrix(
     response = await client.get(path)
 
     assert response.status_code == 404
-    assert response.json()["detail"] == "Not found."
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == not_found(path)
 
 
 @pytest.mark.usefixtures("forms")
@@ -269,13 +271,18 @@ async def test_an_unknown_format_is_refused_naming_the_choices(
     response = await client.get("/api/v4/grids/7/matrix/?format=xml")
 
     assert response.status_code == 422
-    assert response.json()["detail"] == [
-        {
-            "loc": ["query", "format"],
-            "msg": "Input should be 'json', 'api' or 'csv'",
-            "type": "literal_error",
-        }
-    ]
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == invalid(
+        "/api/v4/grids/7/matrix/",
+        "Invalid input: query.format.",
+        [
+            {
+                "loc": ["query", "format"],
+                "msg": "Input should be 'json', 'api' or 'csv'",
+                "type": "literal_error",
+            }
+        ],
+    )
 
 
 @pytest.mark.usefixtures("forms")

@@ -15,6 +15,7 @@ from app.auth.tokens import create_token
 from app.grids import repository
 from app.models import GridCell
 from tests.api.bodies import BASE
+from tests.api.problems import invalid
 from tests.factories import (
     make_category,
     make_cells,
@@ -295,6 +296,12 @@ def _error(loc: list[Any], msg: str, kind: str) -> dict[str, Any]:
     return {"loc": loc, "msg": msg, "type": kind}
 
 
+def _invalid(at: str, error: dict[str, Any]) -> dict[str, Any]:
+    """The 422 problem at `at` for one fault in a field of the body."""
+    assert error["loc"][0] == "body" and len(error["loc"]) == 2
+    return invalid(at, f"Invalid input: body.{error['loc'][1]}.", [error])
+
+
 @pytest.mark.usefixtures("grids")
 @pytest.mark.parametrize(
     ("body", "errors"),
@@ -395,11 +402,12 @@ async def test_a_bad_feature_is_422_naming_the_field(
     )
 
     assert created.status_code == 422
-    assert created.json()["detail"] == errors
+    assert created.headers["content-type"] == "application/problem+json"
+    assert created.json() == _invalid(f"{FORMS}/features/", *errors)
     missing_title = body == {}
     assert patched.status_code == (200 if missing_title else 422)
     if not missing_title:
-        assert patched.json()["detail"] == errors
+        assert patched.json() == _invalid(f"{FORMS}/features/1/", *errors)
 
 
 @pytest.mark.usefixtures("grids")
@@ -411,9 +419,10 @@ async def test_a_patch_may_not_null_a_title(
     )
 
     assert response.status_code == 422
-    assert response.json()["detail"] == [
-        _error(["body", "title"], "Value error, may not be null", "value_error")
-    ]
+    assert response.json() == _invalid(
+        f"{FORMS}/features/1/",
+        _error(["body", "title"], "Value error, may not be null", "value_error"),
+    )
 
 
 # -- cells -----------------------------------------------------------------------
@@ -577,7 +586,8 @@ async def test_a_bad_cell_is_422_naming_the_field(
     response = await client.put(f"{FORMS}/features/1/cells/3/", headers=auth, json=body)
 
     assert response.status_code == 422
-    assert response.json()["detail"] == [error]
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == _invalid(f"{FORMS}/features/1/cells/3/", error)
 
 
 @pytest.mark.usefixtures("grids")
@@ -610,6 +620,7 @@ async def test_a_package_is_added_to_a_grid(
 
     body = response.json()
     assert response.status_code == 201
+    assert response.headers["location"] == f"{BASE}/grids/7/packages/9/"
     assert body["packages"] == [f"{BASE}/packages/{i}/" for i in (3, 6, 9)]
     assert when.holds(body["modified"])
     assert [p["slug"] for p in (await matrix(client))["packages"]] == [
@@ -664,9 +675,10 @@ async def test_adding_an_unknown_package_is_422_naming_it(
     )
 
     assert response.status_code == 422
-    assert response.json()["detail"] == [
-        _error(["body", "package"], error, "reference")
-    ]
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == _invalid(
+        f"{FORMS}/packages/", _error(["body", "package"], error, "reference")
+    )
 
 
 @pytest.mark.usefixtures("grids")
@@ -705,7 +717,7 @@ async def test_a_bad_package_reference_is_422(
     response = await client.post(f"{FORMS}/packages/", headers=auth, json=body)
 
     assert response.status_code == 422
-    assert response.json()["detail"] == [error]
+    assert response.json() == _invalid(f"{FORMS}/packages/", error)
 
 
 @pytest.mark.usefixtures("grids")
@@ -936,9 +948,10 @@ async def test_a_body_must_be_json_with_each_key_once(
 
     assert form.status_code == 415
     assert twice.status_code == 422
-    assert twice.json()["detail"] == [
-        _error(["body", "title"], "key appears twice", "duplicate_key")
-    ]
+    assert twice.headers["content-type"] == "application/problem+json"
+    assert twice.json() == _invalid(
+        path, _error(["body", "title"], "key appears twice", "duplicate_key")
+    )
 
 
 @pytest.mark.usefixtures("grids")

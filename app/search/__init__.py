@@ -1,0 +1,1 @@
+"""Ranked search over packages and grids: `GET /api/v4/search/`."""
