@@ -479,9 +479,11 @@ async def test_the_openapi_document_describes_the_matrix_precisely(
 
     operation = document["paths"]["/api/v4/grids/{grid}/matrix/"]["get"]
     assert operation["operationId"] == "get_grid_matrix"
+    # JSON, CSV with ?format=csv, and the browsable page with ?format=api.
     assert sorted(operation["responses"]["200"]["content"]) == [
         "application/json",
         "text/csv",
+        "text/html",
     ]
     schemas = document["components"]["schemas"]
     assert schemas["MatrixRead"]["required"] == [
