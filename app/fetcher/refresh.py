@@ -260,7 +260,7 @@ class _Refresher:
         # What each package's sources had stored when the batch was read.
         self._states: dict[int, dict[str, SourceState]] = {}
         self._writer: GroupWriter[dict[str, Any]] = GroupWriter(
-            sessionmaker, size=_RESULTS_PER_WRITE
+            sessionmaker, size=_RESULTS_PER_WRITE, before_commit=_rescore_written
         )
 
     async def run(
@@ -518,7 +518,8 @@ class _Refresher:
             if repo is not None and await self._follow_move(session, package, repo):
                 changed["repo_url"] = repo.ref.canonical_url
                 runs["repo"].moved_from = package.repo_url
-            await rescore(session, package.id)
+            # Scored with the rest of its group, once every package is written.
+            session.info.setdefault(_TO_RESCORE, []).append(package.id)
             for source, run in runs.items():
                 state = next_state(
                     run, now=now, settings=self._settings, secrets=self._secrets
@@ -586,6 +587,16 @@ class _Refresher:
                 "fetch.repo_moved", package_id=package.id, url=repo.ref.canonical_url
             )
         return moved
+
+
+_TO_RESCORE = "packages_api_rescore"
+
+
+async def _rescore_written(session: AsyncSession) -> None:
+    """Recompute the scores of the packages this transaction wrote, in one query."""
+    package_ids = session.info.pop(_TO_RESCORE, [])
+    if package_ids:
+        await rescore(session, *package_ids)
 
 
 def _fetched_values(repo: RepoStats | None, pypi: PyPIStats | None) -> dict[str, Any]:

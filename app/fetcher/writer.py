@@ -33,10 +33,17 @@ class GroupWriter(Generic[T]):
     """Runs `Work` items in shared transactions; use it as `async with`."""
 
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], *, size: int
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        size: int,
+        before_commit: Callable[[AsyncSession], Awaitable[None]] | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._size = size
+        # Work for the whole group at once, after its items and in the
+        # same transaction (one query where each item would make its own).
+        self._before_commit = before_commit
         self._queue: asyncio.Queue[tuple[Work[T], asyncio.Future[T]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -104,6 +111,8 @@ class GroupWriter(Generic[T]):
             await writing(session)
             for work in works:
                 results.append(await work(session))
+            if self._before_commit is not None:
+                await self._before_commit(session)
             await session.commit()
         return results
 
