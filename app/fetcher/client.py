@@ -37,6 +37,14 @@ class AnswerTooLarge(httpx.TransportError):
 _BODY_HEADERS = {b"content-length", b"content-type", b"transfer-encoding"}
 
 
+def _body_read(request: httpx.Request) -> bool:
+    try:
+        request.content  # noqa: B018 - raises while the body is an unread stream
+    except httpx.RequestNotRead:
+        return False
+    return True
+
+
 class _CappedStream(httpx.AsyncByteStream):
     def __init__(self, inner: httpx.AsyncByteStream, limit: int) -> None:
         self._inner = inner
@@ -69,7 +77,8 @@ class _Transport(httpx.AsyncBaseTransport):
         self._limit = limit
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method in ("GET", "HEAD"):
+        if request.method in ("GET", "HEAD") and not _body_read(request):
+            # Only a redirect's follow-up carries an unread body stream.
             request = httpx.Request(
                 request.method,
                 request.url,
