@@ -7,6 +7,7 @@ keys that name a secret (token, authorization, password, ...) are replaced
 before anything is written, and a SecretStr never shows its value.
 """
 
+import functools
 import logging
 import re
 import sys
@@ -30,12 +31,18 @@ def add_request_id(
     return event
 
 
+@functools.lru_cache(maxsize=1024)
+def _names_a_secret(key: str) -> bool:
+    # Lines reuse a few keys over and over; each is matched once.
+    return _SECRET_KEY.search(key) is not None
+
+
 def redact_secrets(
     _logger: Any, _method: str, event: structlog.types.EventDict
 ) -> structlog.types.EventDict:
     for key, value in event.items():
         if isinstance(value, SecretStr) or (
-            _SECRET_KEY.search(key) and value not in (None, "")
+            _names_a_secret(key) and value not in (None, "")
         ):
             event[key] = REDACTED
     return event

@@ -7,6 +7,7 @@ to the same handler. OPTIONS answers for every known path with the methods
 it allows, and so does a 405. HEAD is answered for every GET route.
 """
 
+import functools
 import json
 from typing import Any
 
@@ -59,6 +60,12 @@ class ApiPathMiddleware:
     def __init__(self, app: ASGIApp, fastapi_app: FastAPI) -> None:
         self.app = app
         self.fastapi_app = fastapi_app
+        # Matching a path against every route for every method is the
+        # dearest part of a cached answer; the routes never change once
+        # serving, so the methods of recent paths are remembered.
+        self.allowed = functools.lru_cache(maxsize=4096)(
+            lambda path: ", ".join(allowed_methods(fastapi_app, path)).encode()
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,9 +94,9 @@ class ApiPathMiddleware:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 if not any(name.lower() == b"allow" for name, _ in headers):
-                    methods = allowed_methods(self.fastapi_app, path)
+                    methods = self.allowed(path)
                     if methods:
-                        headers.append((b"allow", ", ".join(methods).encode()))
+                        headers.append((b"allow", methods))
                 message = {**message, "headers": headers}
             await send(message)
 
