@@ -216,6 +216,18 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds past that a cache may serve the old answer when the service fails or is unreachable (0 leaves the directive out).",
     )
+    response_cache_mb: int = Field(
+        default=32,
+        ge=0,
+        le=4096,
+        description="Megabytes of finished GET answers each API process keeps in memory and serves again until the catalogue changes; 0 turns the response cache off.",
+    )
+    change_poll_seconds: float = Field(
+        default=0.25,
+        gt=0,
+        le=10,
+        description="On SQLite, how often each API process checks for changes made by other processes (PostgreSQL notifies at once).",
+    )
     load_sample_data: bool = Field(
         default=True,
         description="Load the sample catalogue into an empty database on serve.",

@@ -20,6 +20,7 @@ from app.api.body import BodySizeLimit
 from app.api.methods import API_PREFIX, ApiPathMiddleware
 from app.api.openapi import install_openapi, operation_id
 from app.api.proxy import ProxyHeadersMiddleware
+from app.api.response_cache import Freshness, ResponseCache
 from app.browsable.middleware import BrowsableApiMiddleware
 from app.categories.router import router as categories_router
 from app.config import Settings
@@ -45,6 +46,8 @@ def create_app(
     settings: Settings | None = None, *, engine: AsyncEngine | None = None
 ) -> FastAPI:
     settings = settings or Settings()
+    freshness = Freshness()
+    caching = settings.response_cache_mb > 0
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -60,27 +63,44 @@ def create_app(
         async with create_http_client(settings) as http_client:
             app.state.http_client = http_client
             stop = asyncio.Event()
-            refresher = None
+            background = []
+            if caching:
+                from app.db.changes import watch_changes
+
+                background.append(
+                    asyncio.create_task(
+                        watch_changes(
+                            db_engine,
+                            settings.database_url,
+                            freshness,
+                            settings.change_poll_seconds,
+                            stop,
+                        ),
+                        name="changes",
+                    )
+                )
             if settings.fetch_enabled:
                 from app.fetcher.scheduler import refresh_forever
 
-                refresher = asyncio.create_task(
-                    refresh_forever(
-                        settings,
-                        app.state.sessionmaker,
-                        http_client,
-                        stop=stop,
-                        wake=app.state.refresh_wake,
-                    ),
-                    name="refresh",
+                background.append(
+                    asyncio.create_task(
+                        refresh_forever(
+                            settings,
+                            app.state.sessionmaker,
+                            http_client,
+                            stop=stop,
+                            wake=app.state.refresh_wake,
+                        ),
+                        name="refresh",
+                    )
                 )
             try:
                 yield
             finally:
-                if refresher is not None:
-                    stop.set()
+                stop.set()
+                for task in background:
                     with contextlib.suppress(asyncio.CancelledError):
-                        await refresher
+                        await task
                 if own_engine:
                     await db_engine.dispose()
 
@@ -97,6 +117,7 @@ def create_app(
         swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.settings = settings
+    app.state.freshness = freshness
     install_error_handlers(app)
     install_openapi(app)
 
@@ -115,8 +136,15 @@ def create_app(
     # Outermost last. The request id is bound before anything logs; proxy
     # headers come next, so links and paths see the truth; the browsable API
     # turns the finished JSON answer (Allow header included) into a page;
-    # bodies too large are refused before anything reads them; metrics sit
-    # innermost, where the matched route is in the scope.
+    # bodies too large are refused before anything reads them; metrics come
+    # next, where the matched route is in the scope; innermost, the response
+    # cache answers what it can before any route runs.
+    if caching:
+        app.add_middleware(
+            ResponseCache,
+            max_bytes=settings.response_cache_mb * 2**20,
+            freshness=freshness,
+        )
     app.add_middleware(metrics.RequestMetricsMiddleware)
     app.add_middleware(BodySizeLimit)
     app.add_middleware(ApiPathMiddleware, fastapi_app=app)

@@ -128,6 +128,9 @@ def settings(database_url: str) -> Settings:
         fetch_retry_delay=0.01,
         fetch_stats_delay=0.01,
         fetch_timeout=2.0,
+        # Tests see every request reach the database; the response cache has
+        # its own tests (tests/api/test_response_cache.py).
+        response_cache_mb=0,
     )
 
 

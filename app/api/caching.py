@@ -34,7 +34,9 @@ from app.errors import PreconditionFailed
 @dataclass(frozen=True, slots=True)
 class Validators:
     etag: str  # a quoted entity tag, as sent in the ETag header
-    last_modified: datetime
+    # None where no moment of last change is known exactly: then the answer
+    # has no Last-Modified and If-Modified-Since alone never makes a 304.
+    last_modified: datetime | None
 
 
 def _digest(*parts: object) -> str:
@@ -69,6 +71,14 @@ def digest_validators(
     )
 
 
+def content_validators(content: str, links: Links, settings: Settings) -> Validators:
+    """Validators of an answer made of many rows and computed values: a
+    digest of its serialised body, with no Last-Modified."""
+    return Validators(
+        etag=f'"{_digest(content, _context(links, settings))}"', last_modified=None
+    )
+
+
 def _entity_tags(header: str) -> list[str]:
     return [tag.strip() for tag in header.split(",") if tag.strip()]
 
@@ -77,7 +87,8 @@ def _opaque(tag: str) -> str:
     return tag.removeprefix("W/")
 
 
-def _http_date(value: str) -> datetime | None:
+def http_date(value: str) -> datetime | None:
+    """An HTTP date (RFC 9110 5.6.7), or None when it is not one."""
     try:
         moment = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -90,24 +101,39 @@ def _whole_seconds(moment: datetime) -> datetime:
 
 
 def is_fresh(request: Request, validators: Validators) -> bool:
-    """Whether the client's copy still matches (RFC 9110 13.2.2, GET and HEAD).
+    """Whether the client's copy still matches (RFC 9110 13.2.2, GET and HEAD)."""
+    return fresh_for(
+        request.headers.get("if-none-match"),
+        request.headers.get("if-modified-since"),
+        validators.etag,
+        validators.last_modified,
+    )
+
+
+def fresh_for(
+    if_none_match: str | None,
+    if_modified_since: str | None,
+    etag: str,
+    last_modified: datetime | None,
+) -> bool:
+    """Whether a copy with these validators is still the client's.
 
     If-None-Match decides when present (weak comparison); otherwise
     If-Modified-Since, to the second that HTTP dates have.
     """
-    if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
         tags = _entity_tags(if_none_match)
-        return "*" in tags or _opaque(validators.etag) in map(_opaque, tags)
-    if_modified_since = request.headers.get("if-modified-since")
-    if if_modified_since is not None:
-        since = _http_date(if_modified_since)
+        return "*" in tags or _opaque(etag) in map(_opaque, tags)
+    if if_modified_since is not None and last_modified is not None:
+        since = http_date(if_modified_since)
         if since is not None:
-            return _whole_seconds(validators.last_modified) <= since
+            return _whole_seconds(last_modified) <= since
     return False
 
 
 def validator_headers(validators: Validators) -> dict[str, str]:
+    if validators.last_modified is None:
+        return {"ETag": validators.etag}
     return {
         "ETag": validators.etag,
         "Last-Modified": format_datetime(
@@ -179,8 +205,12 @@ def check_preconditions(request: Request, validators: Validators) -> None:
         return
     if_unmodified_since = request.headers.get("if-unmodified-since")
     if if_unmodified_since is not None:
-        since = _http_date(if_unmodified_since)
-        if since is not None and _whole_seconds(validators.last_modified) > since:
+        since = http_date(if_unmodified_since)
+        if (
+            since is not None
+            and validators.last_modified is not None
+            and _whole_seconds(validators.last_modified) > since
+        ):
             raise PreconditionFailed(
                 f"The package has changed since {if_unmodified_since}. "
                 "GET it again and reapply the change.",

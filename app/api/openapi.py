@@ -110,6 +110,8 @@ _CONDITIONAL_GET = [
         "schema": _DATE,
     },
 ]
+# GETs whose ETag is a digest of the answer itself (see content_validators).
+_VALIDATED_BY_CONTENT = ("/api/v4/search/", "/matrix/")
 _PRECONDITIONS = [
     {
         "name": "If-Match",
@@ -181,9 +183,15 @@ def _document_operation(path: str, method: str, operation: dict[str, Any]) -> No
                 del schema["anyOf"]
                 schema.update(kept[0])
     if method == "get" and "304" in answers:
-        parameters.extend(_CONDITIONAL_GET)
+        if path.endswith(_VALIDATED_BY_CONTENT):
+            # No moment dates these answers: an ETag only, no Last-Modified.
+            parameters.append(_CONDITIONAL_GET[0])
+            headers = {k: v for k, v in _CACHE_HEADERS.items() if k != "Last-Modified"}
+        else:
+            parameters.extend(_CONDITIONAL_GET)
+            headers = _CACHE_HEADERS
         for status in ("200", "304"):
-            answers[status].setdefault("headers", {}).update(_CACHE_HEADERS)
+            answers[status].setdefault("headers", {}).update(headers)
     if not path.startswith("/api/v4/packages/"):
         return  # only packages are edited with If-Match and answer their version
     if method in ("patch", "delete"):

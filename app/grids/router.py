@@ -6,7 +6,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.body import JsonBody
-from app.api.caching import digest_validators, item_validators, not_modified
+from app.api.caching import (
+    content_validators,
+    digest_validators,
+    item_validators,
+    not_modified,
+)
 from app.api.deps import LinksDep, SessionDep, SettingsDep
 from app.api.links import Links
 from app.api.openapi import NOT_MODIFIED, problems
@@ -148,12 +153,14 @@ async def get_grid(
                 "text/html": {"schema": {"type": "string"}},
             },
         },
+        **NOT_MODIFIED,
         **problems(404, 422, 503, not_found="No such grid."),
     },
 )
 async def get_grid_matrix(
     grid: str,
     request: Request,
+    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     format: Annotated[
@@ -179,12 +186,20 @@ async def get_grid_matrix(
     base = Links.from_request(request).base
     links = Links(base=base, format=None if format == "csv" else format)
     matrix = await service.read_matrix(session, row, links, settings.zone)
+    validators = content_validators(
+        f"{format}\x1f{matrix.model_dump_json()}", links, settings
+    )
+    if (unchanged := not_modified(request, response, validators, settings)) is not None:
+        return unchanged
     if format != "csv":
         return matrix
     return Response(
         matrix_csv(matrix),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'inline; filename="{row.slug}.csv"'},
+        headers={
+            **response.headers,
+            "Content-Disposition": f'inline; filename="{row.slug}.csv"',
+        },
     )
 
 

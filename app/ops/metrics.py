@@ -5,6 +5,8 @@ What is counted:
 - `packages_api_requests_total` and `packages_api_request_duration_seconds`:
   every HTTP answer by method, route template (`/api/v4/packages/{id}/`, so
   ids and slugs do not blow up the series) and status.
+- `packages_api_response_cache_total`: GET answers looked up in the
+  response cache, by outcome (`hit` or `miss`).
 - `packages_api_fetches_total`: every request to an upstream by upstream
   (`github`, `pypi`, or host:port) and outcome (`ok`, `not_modified`,
   `not_found`, `blocked`, `rate_limited`, `transient`, `permanent`).
@@ -68,6 +70,11 @@ REQUEST_SECONDS = Histogram(
     "packages_api_request_duration_seconds",
     "Time to answer an HTTP request, by method and route template.",
     ["method", "route"],
+)
+CACHED_ANSWERS = Counter(
+    "packages_api_response_cache",
+    "GET answers looked up in the response cache, by outcome (hit or miss).",
+    ["outcome"],
 )
 FETCHES = Counter(
     "packages_api_fetches",

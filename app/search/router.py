@@ -2,16 +2,22 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import TypeAdapter
 
+from app.api.caching import content_validators, not_modified
 from app.api.deps import LinksDep, SessionDep, SettingsDep
-from app.api.openapi import problems
+from app.api.links import Links
+from app.api.openapi import NOT_MODIFIED, problems
 from app.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.config import Settings
 from app.search import repository
 from app.search.query import MAX_QUERY, SearchQuery
 from app.search.schemas import SearchResult
 
 router = APIRouter(prefix="/search", tags=["search"])
+
+_RESULTS = TypeAdapter(list[SearchResult])
 
 # How deep into the results `offset` may reach.
 MAX_OFFSET = 1000
@@ -22,11 +28,16 @@ MAX_OFFSET = 1000
     response_model=list[SearchResult],
     summary="Search packages and grids",
     response_description="One page of matches, best first; none for an empty q.",
-    responses=problems(
-        422, 503, invalid="q is too long, or limit or offset is out of range."
-    ),
+    responses={
+        **NOT_MODIFIED,
+        **problems(
+            422, 503, invalid="q is too long, or limit or offset is out of range."
+        ),
+    },
 )
 async def search_catalogue(
+    request: Request,
+    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     links: LinksDep,
@@ -47,7 +58,7 @@ async def search_catalogue(
     offset: Annotated[
         int, Query(ge=0, le=MAX_OFFSET, description="Results to skip.")
     ] = 0,
-) -> list[SearchResult]:
+) -> list[SearchResult] | Response:
     """Search packages and grids, best match first.
 
     Words match the start of words in the title, slug, description, category
@@ -56,7 +67,7 @@ async def search_catalogue(
     """
     query = SearchQuery.parse(q)
     if query.empty:
-        return []
+        return _validated([], request, response, links, settings)
     limit = min(limit, MAX_LIMIT)
 
     packages, resolved = await repository.search_packages(
@@ -88,4 +99,20 @@ async def search_catalogue(
                     grid_rows[hit.id], hit.weight, links, settings.zone
                 )
             )
+    return _validated(results, request, response, links, settings)
+
+
+def _validated(
+    results: list[SearchResult],
+    request: Request,
+    response: Response,
+    links: Links,
+    settings: Settings,
+) -> list[SearchResult] | Response:
+    """Results with validators made of their content: a 304 saves the transfer."""
+    validators = content_validators(
+        _RESULTS.dump_json(results).decode(), links, settings
+    )
+    if (unchanged := not_modified(request, response, validators, settings)) is not None:
+        return unchanged
     return results

@@ -478,3 +478,50 @@ async def test_concurrent_edits_of_packages_sharing_grids_never_deadlock(
     assert [answer.status_code for answer in answers] == [200] * 16
     grid_7 = (await client.get("/api/v4/grids/7/")).json()
     assert len(grid_7["packages"]) == 4
+
+
+# -- search: validated by what it answers ---------------------------------------
+
+
+@pytest.mark.usefixtures("catalogue")
+async def test_search_carries_validators_and_answers_304_until_its_results_change(
+    client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    path = "/api/v4/search/?q=package"
+    first = await client.get(path)
+    etag = first.headers["etag"]
+    same = await client.get(path, headers={"If-None-Match": etag})
+    other_query = await client.get("/api/v4/search/?q=package&limit=1")
+    async with sessionmaker() as session:
+        await session.execute(
+            update(Package).where(Package.id == 2404).values(repo_watchers=99)
+        )
+        await session.commit()
+    changed = await client.get(path, headers={"If-None-Match": etag})
+
+    assert first.status_code == 200
+    assert DIGEST_ETAG.match(etag), etag
+    assert first.headers["cache-control"] == CACHE_CONTROL
+    assert first.headers["vary"] == "Accept"
+    assert [hit["slug"] for hit in first.json()] == ["example-package", "other-package"]
+    assert (same.status_code, same.content) == (304, b"")
+    assert other_query.headers["etag"] != etag
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != etag
+    # No single moment dates a set of results: no Last-Modified, and
+    # If-Modified-Since alone never makes a 304.
+    assert "last-modified" not in first.headers
+    since = await client.get(
+        path, headers={"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}
+    )
+    assert since.status_code == 200
+
+
+async def test_an_empty_search_is_validated_too(client: httpx.AsyncClient) -> None:
+    first = await client.get("/api/v4/search/?q=")
+    again = await client.get(
+        "/api/v4/search/?q=", headers={"If-None-Match": first.headers["etag"]}
+    )
+
+    assert (first.status_code, first.json()) == (200, [])
+    assert (again.status_code, again.content) == (304, b"")

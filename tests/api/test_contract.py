@@ -208,6 +208,7 @@ def grid_cases(auth: dict[str, str]) -> list[Case]:
     return [
         # the matrix
         Case("get", f"{GRID}matrix/", matrix, 200),
+        Case("get", f"{GRID}matrix/", matrix, 304, etag_of=f"{GRID}matrix/"),
         Case("get", f"{GRID}matrix/?format=csv", matrix, 200),
         Case("get", f"{GRID}matrix/?format=api", matrix, 200),
         Case("get", f"{GRID}matrix/?format=json", matrix, 200),
@@ -289,6 +290,7 @@ def score_and_search_cases() -> list[Case]:
         Case("get", "/api/v4/packages/nope/score/", score, 404),
         Case("get", f"{PACKAGE}score/?format=xml", score, 422),
         Case("get", f"{search}?q=example", search, 200),
+        Case("get", f"{search}?q=example", search, 304, etag_of=f"{search}?q=example"),
         Case("get", f"{search}?q=grid", search, 200),
         Case("get", search, search, 200),
         Case("get", f"{search}?q={'x' * 1001}", search, 422),
