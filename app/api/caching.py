@@ -158,19 +158,28 @@ def cache_control(settings: Settings) -> str:
     return ", ".join(directives)
 
 
-def cache_headers(validators: Validators, settings: Settings) -> dict[str, str]:
+def cache_headers(
+    validators: Validators, settings: Settings, *, revalidate: bool = False
+) -> dict[str, str]:
     return {
         **validator_headers(validators),
-        "Cache-Control": cache_control(settings),
+        # An answer that depends on the clock is checked again every time,
+        # and never kept by the response cache (it keeps public ones only).
+        "Cache-Control": "no-cache" if revalidate else cache_control(settings),
         "Vary": "Accept",
     }
 
 
 def not_modified(
-    request: Request, response: Response, validators: Validators, settings: Settings
+    request: Request,
+    response: Response,
+    validators: Validators,
+    settings: Settings,
+    *,
+    revalidate: bool = False,
 ) -> Response | None:
     """A 304 when the client's copy is current; else sets the headers on `response`."""
-    headers = cache_headers(validators, settings)
+    headers = cache_headers(validators, settings, revalidate=revalidate)
     if is_fresh(request, validators):
         return Response(status_code=304, headers=headers)
     response.headers.update(headers)

@@ -525,3 +525,31 @@ async def test_an_empty_search_is_validated_too(client: httpx.AsyncClient) -> No
 
     assert (first.status_code, first.json()) == (200, [])
     assert (again.status_code, again.content) == (304, b"")
+
+
+@pytest.mark.usefixtures("catalogue")
+async def test_a_score_is_validated_by_what_it_says_and_always_revalidated(
+    client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    path = "/api/v4/packages/2403/score/"
+    first = await client.get(path)
+    etag = first.headers["etag"]
+    # Worked out again a moment later: the same explanation, the same ETag.
+    again = await client.get(path)
+    same = await client.get(path, headers={"If-None-Match": etag})
+    async with sessionmaker() as session:
+        await session.execute(
+            update(Package).where(Package.id == 2403).values(repo_watchers=5000)
+        )
+        await session.commit()
+    changed = await client.get(path, headers={"If-None-Match": etag})
+
+    assert first.status_code == 200
+    assert DIGEST_ETAG.match(etag), etag
+    assert again.headers["etag"] == etag
+    assert first.headers["cache-control"] == "no-cache"
+    assert "last-modified" not in first.headers
+    assert (same.status_code, same.content) == (304, b"")
+    assert same.headers["cache-control"] == "no-cache"
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != etag

@@ -286,6 +286,7 @@ def score_and_search_cases() -> list[Case]:
     search = "/api/v4/search/"
     return [
         Case("get", f"{PACKAGE}score/", score, 200),
+        Case("get", f"{PACKAGE}score/", score, 304, etag_of=f"{PACKAGE}score/"),
         Case("get", "/api/v4/packages/example-package/score/", score, 200),
         Case("get", "/api/v4/packages/nope/score/", score, 404),
         Case("get", f"{PACKAGE}score/?format=xml", score, 422),
