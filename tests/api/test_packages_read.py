@@ -380,12 +380,13 @@ async def test_a_bad_limit_or_offset_is_422_naming_it(
     ]
 
 
-@pytest.mark.parametrize("limit", [1, 20, 100])
+@pytest.mark.parametrize(("limit", "offset"), [(1, 0), (20, 0), (100, 0), (1, 99)])
 async def test_a_list_page_is_three_statements_whatever_its_size(
     client: httpx.AsyncClient,
     sessionmaker: async_sessionmaker[AsyncSession],
     statements: Statements,
     limit: int,
+    offset: int,
 ) -> None:
     await make_category(sessionmaker)
     await make_grid(sessionmaker, id=7)
@@ -398,9 +399,11 @@ async def test_a_list_page_is_three_statements_whatever_its_size(
         await session.commit()
 
     with statements.recording() as seen:
-        response = await client.get(f"/api/v4/packages/?limit={limit}")
+        response = await client.get(f"/api/v4/packages/?limit={limit}&offset={offset}")
 
     assert len(response.json()["results"]) == limit
+    # Newest first: the last on the page is the 100 - offset - limit + 1th.
+    assert response.json()["results"][-1]["id"] == 100 - offset - limit + 1
     assert response.json()["results"][-1]["grids"] == [
         "http://testserver/api/v4/grids/7/"
     ]
