@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import os
 import shutil
 import signal
 import sys
@@ -287,6 +288,10 @@ def worker() -> None:
     from app.fetcher.client import create_http_client
     from app.fetcher.scheduler import refresh_forever
 
+    if settings.worker_niceness and hasattr(os, "nice"):
+        # Refreshing can wait a moment; answering readers cannot. Where a
+        # worker shares CPUs with API processes it gives way to them.
+        os.nice(settings.worker_niceness)
     if settings.worker_metrics_port is not None:
         from prometheus_client import start_http_server
 

@@ -239,6 +239,12 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Least severe log level written."
     )
+    worker_niceness: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="How far packages-api worker lowers its CPU priority (nice), so that API processes on the same machine answer first; 0 keeps it.",
+    )
     worker_metrics_port: int | None = Field(
         default=None,
         ge=1,
