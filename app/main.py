@@ -115,6 +115,15 @@ def create_app(
         generate_unique_id_function=operation_id,
         static_url="/docs-assets",
         swagger_ui_parameters={"validatorUrl": None},
+        # Observability is Prometheus metrics and structured logs (app.ops);
+        # FastAPI's own OpenTelemetry hooks would look for providers on
+        # every request and find none.
+        telemetry={
+            "tracing": False,
+            "metrics": False,
+            "logs": False,
+            "operation_spans": False,
+        },
     )
     app.state.settings = settings
     app.state.freshness = freshness
