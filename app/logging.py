@@ -13,6 +13,7 @@ import re
 import sys
 from typing import Any, TextIO
 
+import orjson
 import stamina
 import structlog
 from asgi_correlation_id import correlation_id
@@ -48,12 +49,18 @@ def redact_secrets(
     return event
 
 
+def _dumps(event: Any, default: Any = None, **_options: Any) -> str:
+    # orjson: a JSON line in a fraction of the standard library's time, which
+    # matters for the one line every request writes.
+    return orjson.dumps(event, default=default, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def configure_logging(
     log_format: str = "console", level: str = "INFO", *, stream: TextIO | None = None
 ) -> None:
     output = stream or sys.stderr
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(serializer=_dumps)
         if log_format == "json"
         else structlog.dev.ConsoleRenderer(colors=output.isatty())
     )
