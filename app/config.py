@@ -217,7 +217,7 @@ class Settings(BaseSettings):
         description="Seconds past that a cache may serve the old answer when the service fails or is unreachable (0 leaves the directive out).",
     )
     response_cache_mb: int = Field(
-        default=32,
+        default=16,
         ge=0,
         le=4096,
         description="Megabytes of finished GET answers each API process keeps in memory and serves again until the catalogue changes; 0 turns the response cache off.",
