@@ -9,9 +9,9 @@ from app.api.body import JsonBody
 from app.api.caching import digest_validators, item_validators, not_modified
 from app.api.deps import LinksDep, SessionDep, SettingsDep
 from app.api.links import Links
-from app.api.openapi import NOT_MODIFIED, problems
+from app.api.openapi import NOT_MODIFIED, needs_scope, problems
 from app.api.pagination import Paging
-from app.auth.tokens import TokenDep
+from app.auth.tokens import AdminToken, WriteToken
 from app.db.engine import snapshot
 from app.db.lookup import MAX_ID
 from app.db.queries import table_state
@@ -44,12 +44,14 @@ def _edit_errors(not_found: str, conflict: str = _LOCKED) -> dict[int | str, Any
     return problems(
         400,
         401,
+        403,
         404,
         409,
         413,
         415,
         422,
         503,
+        forbidden=needs_scope("write"),
         not_found=not_found,
         conflict=conflict,
         invalid=_INVALID,
@@ -58,7 +60,16 @@ def _edit_errors(not_found: str, conflict: str = _LOCKED) -> dict[int | str, Any
 
 def _remove_errors(not_found: str) -> dict[int | str, Any]:
     """The problems of a DELETE: no body, and no query to get wrong."""
-    return problems(401, 404, 409, 503, not_found=not_found, conflict=_LOCKED)
+    return problems(
+        401,
+        403,
+        404,
+        409,
+        503,
+        forbidden=needs_scope("admin"),
+        not_found=not_found,
+        conflict=_LOCKED,
+    )
 
 
 _MERGE_PATCH = {
@@ -224,7 +235,7 @@ async def create_grid_feature(
     session: SessionDep,
     settings: SettingsDep,
     links: LinksDep,
-    _token: TokenDep,
+    _token: WriteToken,
     _json: JsonBody,
 ) -> FeatureRead:
     """Add a feature (row) to a grid; without an order it goes last."""
@@ -253,7 +264,7 @@ async def update_grid_feature(
     patch: FeatureUpdate,
     session: SessionDep,
     settings: SettingsDep,
-    _token: TokenDep,
+    _token: WriteToken,
     _json: JsonBody,
 ) -> FeatureRead:
     """Edit a feature's title, description or order (a JSON merge patch)."""
@@ -275,7 +286,7 @@ async def update_grid_feature(
     responses=_remove_errors("No such grid, or no such feature in it."),
 )
 async def delete_grid_feature(
-    grid: str, feature: str, session: SessionDep, _token: TokenDep
+    grid: str, feature: str, session: SessionDep, _token: AdminToken
 ) -> Response:
     """Remove a feature (row) and its cells from a grid."""
     row = await _editable_grid(session, grid)
@@ -331,7 +342,7 @@ async def write_grid_cell(
     response: Response,
     session: SessionDep,
     links: LinksDep,
-    _token: TokenDep,
+    _token: WriteToken,
     _json: JsonBody,
 ) -> CellRead:
     """Write the text one package has for one feature; the package must be in the grid.
@@ -362,7 +373,7 @@ async def write_grid_cell(
     ),
 )
 async def delete_grid_cell(
-    grid: str, feature: str, package: str, session: SessionDep, _token: TokenDep
+    grid: str, feature: str, package: str, session: SessionDep, _token: AdminToken
 ) -> Response:
     """Empty one cell."""
     row = await _editable_grid(session, grid)
@@ -398,7 +409,7 @@ async def add_grid_package(
     session: SessionDep,
     settings: SettingsDep,
     links: LinksDep,
-    _token: TokenDep,
+    _token: WriteToken,
     _json: JsonBody,
 ) -> GridRead:
     """Put a package in a grid (a new column of its matrix).
@@ -433,7 +444,7 @@ async def add_grid_package(
     ),
 )
 async def remove_grid_package(
-    grid: str, package: str, session: SessionDep, _token: TokenDep
+    grid: str, package: str, session: SessionDep, _token: AdminToken
 ) -> Response:
     """Take a package, and its cells, out of a grid."""
     row = await _editable_grid(session, grid)
