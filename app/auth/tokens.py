@@ -170,6 +170,9 @@ def _require(needed: str | None, *, writes: bool) -> Callable[..., Awaitable[Api
                 "Invalid token.",
                 headers={"WWW-Authenticate": f'{_CHALLENGE}, error="invalid_token"'},
             )
+        # A snapshot, detached: the transactions below neither expire nor
+        # flush it, and the route reads its id and name as they were.
+        session.expunge(token)
         now = utcnow()
         if _use_is_due(token, now):
             # In a short transaction of its own: it is kept whatever the

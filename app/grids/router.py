@@ -30,7 +30,8 @@ from app.grids.schemas import (
     shown,
 )
 from app.grids.table import matrix_csv
-from app.models import Grid, GridFeature, Package
+from app.models import ApiToken, Grid, GridFeature, Package
+from app.packages import edits
 from app.packages import repository as packages
 
 router = APIRouter(prefix="/grids", tags=["grids"])
@@ -409,7 +410,7 @@ async def add_grid_package(
     session: SessionDep,
     settings: SettingsDep,
     links: LinksDep,
-    _token: WriteToken,
+    token: WriteToken,
     _json: JsonBody,
 ) -> GridRead:
     """Put a package in a grid (a new column of its matrix).
@@ -420,6 +421,7 @@ async def add_grid_package(
     package_row, added = await service.add_package(session, row, add.package)
     members = await repository.package_ids_by_grid(session, [row.id])
     if added:
+        await _log_membership(session, package_row, row, token)
         await session.refresh(row)
     answer = GridRead.build(row, members[row.id], links, settings.zone)
     await session.commit()
@@ -444,15 +446,27 @@ async def add_grid_package(
     ),
 )
 async def remove_grid_package(
-    grid: str, package: str, session: SessionDep, _token: AdminToken
+    grid: str, package: str, session: SessionDep, token: AdminToken
 ) -> Response:
     """Take a package, and its cells, out of a grid."""
     row = await _editable_grid(session, grid)
     column = await _package(session, package)
     if not await service.remove_package(session, row, column):
         raise NotFound(f"Package {column.slug!r} is not in grid {row.slug!r}.")
+    await _log_membership(session, column, row, token)
     await session.commit()
     return Response(status_code=204)
+
+
+async def _log_membership(
+    session: AsyncSession, package: Package, grid: Grid, token: ApiToken
+) -> None:
+    """A package that joined or left `grid` changed its `grids`: log it so."""
+    now = (await packages.grid_ids_by_package(session, [package.id]))[package.id]
+    before = sorted(set(now) ^ {grid.id})
+    await edits.record_edited(
+        session, package.id, token, [edits.change(edits.GRIDS, before, now)]
+    )
 
 
 # -- lookups -----------------------------------------------------------------
