@@ -21,6 +21,7 @@ from app.api.pagination import Paging
 from app.auth.tokens import AdminToken, ReadToken, WriteToken
 from app.config import Settings
 from app.db.base import local_time, utcnow
+from app.db.engine import snapshot
 from app.db.queries import table_state
 from app.errors import NotFound
 from app.fetcher.forges import fetched_hosts
@@ -100,6 +101,9 @@ async def list_packages(
     takes comma-separated keys, `-` for descending; equal rows go by id. An
     unknown value or key is a 422 that lists the allowed ones.
     """
+    # The count, the page and its grids from one moment: an import or an
+    # edit committed between those queries must not show half.
+    await snapshot(session)
     state = await table_state(session, Package)
     # A filter by grid or category reads their tables too: a membership or
     # slug that changes there changes the answer.
@@ -155,6 +159,7 @@ async def get_package(
     links: LinksDep,
 ) -> PackageRead | Response:
     """Get one package by id (all digits) or slug."""
+    await snapshot(session)  # its row and its grids from one moment
     row = await _found(session, package)
     validators = item_validators(row.version, row.changed_at, links, settings)
     if (unchanged := not_modified(request, response, validators, settings)) is not None:
