@@ -329,9 +329,32 @@ def settings_command(
     typer.echo(f"{write}: {'table updated' if changed else 'table already current'}")
 
 
+def _scopes_from(options: list[str] | None) -> list[str]:
+    """`--scope read --scope write` or `--scope read,write`; write if none."""
+    from app.auth.tokens import DEFAULT_SCOPES, check_scopes
+
+    if not options:
+        return list(DEFAULT_SCOPES)
+    named = [part.strip() for option in options for part in option.split(",")]
+    try:
+        return check_scopes(part for part in named if part)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+
+
 @tokens.command("create")
 def token_create(
     name: Annotated[str, typer.Argument(help="A name to know the token by.")],
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scope",
+            help="What the token may do: write (edit, add, ask for fetches), "
+            "admin (that, and remove) or read (only read the edit log). "
+            "Repeat it or give a comma list; default write.",
+        ),
+    ] = None,
 ) -> None:
     """Make a new token; its secret is printed once, alone on the last line."""
     from app.auth.tokens import check_name, create_token
@@ -342,11 +365,12 @@ def token_create(
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
+    scopes = _scopes_from(scope)
     settings = _settings()
 
     async def work(sessionmaker: async_sessionmaker[AsyncSession]) -> str:
         async with sessionmaker() as session:
-            secret = await create_token(session, name)
+            secret = await create_token(session, name, scopes)
             await session.commit()
             return secret
 
@@ -355,8 +379,69 @@ def token_create(
     except Conflict as exc:
         typer.echo(str(exc.detail), err=True)
         raise typer.Exit(1) from exc
-    typer.echo(f"created token {name!r}; keep it now, it is not shown again:")
+    typer.echo(
+        f"created token {name!r} with scope{'s' if len(scopes) > 1 else ''} "
+        f"{', '.join(scopes)}; "
+        "keep it now, it is not shown again:"
+    )
     typer.echo(secret)
+
+
+def _moment(value: Any) -> str:
+    return "never" if value is None else value.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+@tokens.command("list")
+def token_list() -> None:
+    """List the tokens: name, scopes, when made, when last used (to the minute).
+
+    Never their secrets, which are not stored, nor their digests.
+    """
+    from app.auth.tokens import list_tokens
+
+    settings = _settings()
+
+    async def work(sessionmaker: async_sessionmaker[AsyncSession]) -> list[Any]:
+        async with sessionmaker() as session:
+            return [
+                (row.name, ",".join(row.scopes), row.created, row.last_used_at)
+                for row in await list_tokens(session)
+            ]
+
+    rows = _run(settings, work)
+    if not rows:
+        typer.echo("no tokens", err=True)
+        return
+    table = [("NAME", "SCOPES", "CREATED", "LAST USED")] + [
+        (name, scopes, _moment(created), _moment(used))
+        for name, scopes, created, used in rows
+    ]
+    widths = [max(len(line[column]) for line in table) for column in range(3)]
+    for line in table:
+        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
+        typer.echo("  ".join([*cells, line[3]]))
+
+
+@tokens.command("revoke")
+def token_revoke(
+    name: Annotated[str, typer.Argument(help="The name of the token to revoke.")],
+) -> None:
+    """Revoke a token: from now on it answers 401. Its edits stay in the log."""
+    from app.auth.tokens import revoke_token
+
+    settings = _settings()
+
+    async def work(sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
+        async with sessionmaker() as session:
+            await writing(session)
+            revoked = await revoke_token(session, name)
+            await session.commit()
+            return revoked
+
+    if not _run(settings, work):
+        typer.echo(f"no token is named {name!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked token {name!r}")
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
     ApiError                    any answer that is not a success
     ├── NotFound                404, "Not found." as Django Packages says it
     ├── Unauthorized            401, with a WWW-Authenticate challenge
+    ├── Forbidden               403, the token lacks the scope the operation needs
     ├── Conflict                409, another package already holds a unique value
     ├── PreconditionFailed      412, If-Match names a version that is not current
     ├── UnsupportedMediaType    415 (app/api/body.py), the body is not JSON
@@ -136,6 +137,11 @@ class NotFound(ApiError):
 class Unauthorized(ApiError):
     status_code = 401
     detail = "Authentication credentials were not provided."
+
+
+class Forbidden(ApiError):
+    status_code = 403
+    detail = "The token does not allow this operation."
 
 
 class Conflict(ApiError):

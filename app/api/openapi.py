@@ -39,6 +39,7 @@ TAGS = [
 _PROBLEMS = {
     400: "The body cannot be read as JSON text at all (not UTF-8, or nested too deep).",
     401: "No token, or an unknown one; WWW-Authenticate says how to send one.",
+    403: "The token lacks the scope this operation needs.",
     404: "No such resource.",
     409: "Another package already has this slug or repository.",
     413: "The body is larger than the service accepts (64 KiB).",
@@ -54,12 +55,22 @@ def operation_id(route: APIRoute) -> str:
     return route.name
 
 
-_WORDED = {404: "not_found", 409: "conflict", 422: "invalid"}
+_WORDED = {403: "forbidden", 404: "not_found", 409: "conflict", 422: "invalid"}
+
+
+def needs_scope(scope: str) -> str:
+    """The 403 of an operation that needs a token with `scope`."""
+    if scope == "admin":
+        return "The token lacks the `admin` scope, which this operation needs."
+    return (
+        f"The token lacks the `{scope}` scope (or `admin`), which this operation needs."
+    )
 
 
 def problems(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
-    """The error answers of an operation; `not_found=`, `conflict=` and
-    `invalid=` word its 404, 409 and 422 for what the operation is about."""
+    """The error answers of an operation; `forbidden=`, `not_found=`,
+    `conflict=` and `invalid=` word its 403, 404, 409 and 422 for what the
+    operation is about."""
     answers: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
         description = descriptions.get(_WORDED.get(status, ""), _PROBLEMS[status])

@@ -7,8 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.caching import digest_validators, not_modified
 from app.api.deps import LinksDep, SessionDep, SettingsDep
-from app.api.openapi import NOT_MODIFIED, problems
-from app.auth.tokens import TokenDep
+from app.api.openapi import NOT_MODIFIED, needs_scope, problems
+from app.auth.tokens import WriteToken
 from app.errors import NotFound
 from app.fetches import service
 from app.fetches.schemas import FetchRead
@@ -73,7 +73,15 @@ def _last_change(package: Package, answer: FetchRead) -> datetime | None:
     status_code=202,
     summary="Refresh a package now",
     response_description="Queued; Location is the fetch state.",
-    responses=problems(401, 404, 422, 503, not_found="No such package."),
+    responses=problems(
+        401,
+        403,
+        404,
+        422,
+        503,
+        forbidden=needs_scope("write"),
+        not_found="No such package.",
+    ),
 )
 async def request_fetch(
     package: str,
@@ -82,7 +90,7 @@ async def request_fetch(
     session: SessionDep,
     settings: SettingsDep,
     links: LinksDep,
-    _token: TokenDep,
+    _token: WriteToken,
 ) -> FetchRead:
     """Queue a refresh of the package now.
 

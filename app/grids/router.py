@@ -14,9 +14,9 @@ from app.api.caching import (
 )
 from app.api.deps import LinksDep, SessionDep, SettingsDep
 from app.api.links import Links
-from app.api.openapi import NOT_MODIFIED, problems
+from app.api.openapi import NOT_MODIFIED, needs_scope, problems
 from app.api.pagination import Paging
-from app.auth.tokens import TokenDep
+from app.auth.tokens import AdminToken, WriteToken
 from app.db.engine import snapshot
 from app.db.lookup import MAX_ID
 from app.db.queries import table_state
@@ -35,7 +35,8 @@ from app.grids.schemas import (
     shown,
 )
 from app.grids.table import matrix_csv
-from app.models import Grid, GridFeature, Package
+from app.models import ApiToken, Grid, GridFeature, Package
+from app.packages import edits
 from app.packages import repository as packages
 
 router = APIRouter(prefix="/grids", tags=["grids"])
@@ -49,12 +50,14 @@ def _edit_errors(not_found: str, conflict: str = _LOCKED) -> dict[int | str, Any
     return problems(
         400,
         401,
+        403,
         404,
         409,
         413,
         415,
         422,
         503,
+        forbidden=needs_scope("write"),
         not_found=not_found,
         conflict=conflict,
         invalid=_INVALID,
@@ -63,7 +66,16 @@ def _edit_errors(not_found: str, conflict: str = _LOCKED) -> dict[int | str, Any
 
 def _remove_errors(not_found: str) -> dict[int | str, Any]:
     """The problems of a DELETE: no body, and no query to get wrong."""
-    return problems(401, 404, 409, 503, not_found=not_found, conflict=_LOCKED)
+    return problems(
+        401,
+        403,
+        404,
+        409,
+        503,
+        forbidden=needs_scope("admin"),
+        not_found=not_found,
+        conflict=_LOCKED,
+    )
 
 
 _MERGE_PATCH = {
@@ -239,7 +251,7 @@ async def create_grid_feature(
     session: SessionDep,
     settings: SettingsDep,
     links: LinksDep,
-    _token: TokenDep,
+    _token: WriteToken,
     _json: JsonBody,
 ) -> FeatureRead:
     """Add a feature (row) to a grid; without an order it goes last."""
@@ -268,7 +280,7 @@ async def update_grid_feature(
     patch: FeatureUpdate,
     session: SessionDep,
     settings: SettingsDep,
-    _token: TokenDep,
+    _token: WriteToken,
     _json: JsonBody,
 ) -> FeatureRead:
     """Edit a feature's title, description or order (a JSON merge patch)."""
@@ -290,7 +302,7 @@ async def update_grid_feature(
     responses=_remove_errors("No such grid, or no such feature in it."),
 )
 async def delete_grid_feature(
-    grid: str, feature: str, session: SessionDep, _token: TokenDep
+    grid: str, feature: str, session: SessionDep, _token: AdminToken
 ) -> Response:
     """Remove a feature (row) and its cells from a grid."""
     row = await _editable_grid(session, grid)
@@ -346,7 +358,7 @@ async def write_grid_cell(
     response: Response,
     session: SessionDep,
     links: LinksDep,
-    _token: TokenDep,
+    _token: WriteToken,
     _json: JsonBody,
 ) -> CellRead:
     """Write the text one package has for one feature; the package must be in the grid.
@@ -377,7 +389,7 @@ async def write_grid_cell(
     ),
 )
 async def delete_grid_cell(
-    grid: str, feature: str, package: str, session: SessionDep, _token: TokenDep
+    grid: str, feature: str, package: str, session: SessionDep, _token: AdminToken
 ) -> Response:
     """Empty one cell."""
     row = await _editable_grid(session, grid)
@@ -413,7 +425,7 @@ async def add_grid_package(
     session: SessionDep,
     settings: SettingsDep,
     links: LinksDep,
-    _token: TokenDep,
+    token: WriteToken,
     _json: JsonBody,
 ) -> GridRead:
     """Put a package in a grid (a new column of its matrix).
@@ -424,6 +436,7 @@ async def add_grid_package(
     package_row, added = await service.add_package(session, row, add.package)
     members = await repository.package_ids_by_grid(session, [row.id])
     if added:
+        await _log_membership(session, package_row, row, token)
         await session.refresh(row)
     answer = GridRead.build(row, members[row.id], links, settings.zone)
     await session.commit()
@@ -448,15 +461,27 @@ async def add_grid_package(
     ),
 )
 async def remove_grid_package(
-    grid: str, package: str, session: SessionDep, _token: TokenDep
+    grid: str, package: str, session: SessionDep, token: AdminToken
 ) -> Response:
     """Take a package, and its cells, out of a grid."""
     row = await _editable_grid(session, grid)
     column = await _package(session, package)
     if not await service.remove_package(session, row, column):
         raise NotFound(f"Package {column.slug!r} is not in grid {row.slug!r}.")
+    await _log_membership(session, column, row, token)
     await session.commit()
     return Response(status_code=204)
+
+
+async def _log_membership(
+    session: AsyncSession, package: Package, grid: Grid, token: ApiToken
+) -> None:
+    """A package that joined or left `grid` changed its `grids`: log it so."""
+    now = (await packages.grid_ids_by_package(session, [package.id]))[package.id]
+    before = sorted(set(now) ^ {grid.id})
+    await edits.record_edited(
+        session, package.id, token, [edits.change(edits.GRIDS, before, now)]
+    )
 
 
 # -- lookups -----------------------------------------------------------------

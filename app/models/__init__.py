@@ -11,6 +11,7 @@ from app.models.catalog import (
     catalogue_deletions,
     grid_packages,
 )
+from app.models.edit import PackageEdit
 from app.models.refresh import SOURCES, FetchState, PackageRefresh
 from app.models.token import ApiToken
 
@@ -25,6 +26,7 @@ __all__ = [
     "GridCell",
     "GridFeature",
     "Package",
+    "PackageEdit",
     "PackageRefresh",
     "catalogue_deletions",
     "grid_packages",

@@ -17,19 +17,22 @@ from app.api.caching import (
 )
 from app.api.deps import LinksDep, SessionDep, SettingsDep
 from app.api.links import Links
-from app.api.openapi import NOT_MODIFIED, problems
+from app.api.openapi import NOT_MODIFIED, needs_scope, problems
 from app.api.pagination import Paging
-from app.auth.tokens import TokenDep
+from app.auth.tokens import AdminToken, ReadToken, WriteToken
 from app.config import Settings
 from app.db.base import local_time, utcnow
+from app.db.engine import snapshot
 from app.db.queries import table_state
 from app.errors import NotFound
 from app.fetcher.forges import fetched_hosts
 from app.models import Category, Grid, Package
-from app.packages import listing, repository, service
+from app.packages import edits, listing, repository, service
 from app.packages.listing import PackageFilters, package_filters
 from app.packages.schemas import (
     PackageCreate,
+    PackageEditPage,
+    PackageEditRead,
     PackagePage,
     PackageRead,
     PackageUpdate,
@@ -99,6 +102,9 @@ async def list_packages(
     takes comma-separated keys, `-` for descending; equal rows go by id. An
     unknown value or key is a 422 that lists the allowed ones.
     """
+    # The count, the page and its grids from one moment: an import or an
+    # edit committed between those queries must not show half.
+    await snapshot(session)
     state = await table_state(session, Package)
     # A filter by grid or category reads their tables too: a membership or
     # slug that changes there changes the answer.
@@ -154,6 +160,7 @@ async def get_package(
     links: LinksDep,
 ) -> PackageRead | Response:
     """Get one package by id (all digits) or slug."""
+    await snapshot(session)  # its row and its grids from one moment
     row = await _found(session, package)
     validators = item_validators(row.version, row.changed_at, links, settings)
     if (unchanged := not_modified(request, response, validators, settings)) is not None:
@@ -226,13 +233,58 @@ async def get_package_score(
     return answer
 
 
+@router.get(
+    "/{package}/edits/",
+    response_model=PackageEditPage,
+    summary="List a package's edits",
+    response_description="One page of the package's edits, newest first.",
+    responses=problems(401, 404, 422, 503, not_found=_NO_PACKAGE),
+)
+async def list_package_edits(
+    package: str,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    paging: Annotated[Paging, Depends()],
+    links: LinksDep,
+    _token: ReadToken,
+) -> PackageEditPage:
+    """List the edits made to a package over HTTP, newest first: its
+    addition, each change with the fields it changed (old and new values),
+    and which token made it. Needs a token (any scope). Refreshed stats are
+    not edits."""
+    row = await _found(session, package)
+    count, rows = await edits.page(session, row.id, paging.limit, paging.offset)
+    # Behind a token: no cache, shared or not, keeps it for someone else.
+    response.headers["Cache-Control"] = "private, no-store"
+    next_url, previous_url = paging.links(request, count)
+    return PackageEditPage(
+        count=count,
+        next=next_url,
+        previous=previous_url,
+        results=[PackageEditRead.build(one, links, settings.zone) for one in rows],
+    )
+
+
 @router.patch(
     "/{package}/",
     response_model=PackageRead,
     summary="Edit a package",
     response_description="The package as the edit left it.",
     responses=problems(
-        400, 401, 404, 409, 412, 413, 415, 422, 503, not_found=_NO_PACKAGE
+        400,
+        401,
+        403,
+        404,
+        409,
+        412,
+        413,
+        415,
+        422,
+        503,
+        forbidden=needs_scope("write"),
+        not_found=_NO_PACKAGE,
     ),
     openapi_extra=_MERGE_PATCH,
 )
@@ -244,7 +296,7 @@ async def update_package(
     session: SessionDep,
     settings: SettingsDep,
     links: LinksDep,
-    _token: TokenDep,
+    token: WriteToken,
     _json: JsonBody,
 ) -> PackageRead:
     """Edit a package with a JSON merge patch (RFC 7396).
@@ -262,7 +314,11 @@ async def update_package(
     )
     grids = await repository.grid_ids_by_package(session, [row.id])
     hosts = fetched_hosts(settings)
-    if await service.update_package(session, row, patch, grids[row.id], hosts):
+    changed, changes = await service.update_package(
+        session, row, patch, grids[row.id], hosts
+    )
+    if changed:
+        await edits.record_edited(session, row.id, token, changes)
         row = await repository.get_by_id(session, row.id) or row
     answer = await _read(session, row, links, settings)
     await session.commit()
@@ -278,7 +334,9 @@ async def update_package(
     status_code=201,
     summary="Add a package",
     response_description="The new package; Location is its URL.",
-    responses=problems(400, 401, 409, 413, 415, 422, 503),
+    responses=problems(
+        400, 401, 403, 409, 413, 415, 422, 503, forbidden=needs_scope("write")
+    ),
 )
 async def create_package(
     create: PackageCreate,
@@ -287,13 +345,15 @@ async def create_package(
     session: SessionDep,
     settings: SettingsDep,
     links: LinksDep,
-    _token: TokenDep,
+    token: WriteToken,
     _json: JsonBody,
 ) -> PackageRead:
     """Add a package to the catalogue."""
     row = await service.create_package(session, create, fetched_hosts(settings))
     row = await repository.get_by_id(session, row.id) or row
-    answer = await _read(session, row, links, settings)
+    grids = await repository.grid_ids_by_package(session, [row.id])
+    await edits.record_created(session, row, grids[row.id], token)
+    answer = PackageRead.build(row, grids[row.id], links, settings.zone)
     await session.commit()
     response.headers["Location"] = links.package(row.id)
     response.headers.update(
@@ -308,14 +368,16 @@ async def create_package(
     response_class=Response,
     summary="Remove a package",
     response_description="Removed.",
-    responses=problems(401, 404, 412, 503, not_found=_NO_PACKAGE),
+    responses=problems(
+        401, 403, 404, 412, 503, forbidden=needs_scope("admin"), not_found=_NO_PACKAGE
+    ),
 )
 async def delete_package(
     package: str,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    _token: TokenDep,
+    token: AdminToken,
 ) -> Response:
     """Remove a package from the catalogue, and from its grids with its cells."""
     row = await _found(session, package, for_update=True)
@@ -323,6 +385,8 @@ async def delete_package(
     check_preconditions(
         request, item_validators(row.version, row.changed_at, links, settings)
     )
+    grids = await repository.grid_ids_by_package(session, [row.id])
+    await edits.record_deleted(session, row, grids[row.id], token)
     await service.delete_package(session, row.id)
     await session.commit()
     return Response(status_code=204)

@@ -8,7 +8,7 @@ refuses only a read-only key whose value differs from the stored one.
 
 import re
 from datetime import datetime, tzinfo
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -26,7 +26,7 @@ from app.api.links import Hyperlink, Links
 from app.api.pagination import Page
 from app.db.base import local_time
 from app.fetcher.pypi import pypi_name
-from app.models import Package
+from app.models import Package, PackageEdit
 from app.packages.repo_url import is_valid_repo_url
 
 SLUG_PATTERN = r"^[-a-zA-Z0-9_]+$"
@@ -299,3 +299,48 @@ class ScoreRead(BaseModel):
     computed_at: datetime = Field(description="The moment `total` is worked out for.")
     components: list[ScoreComponentRead]
     in_category: ScoreCategoryRead
+
+
+class EditTokenRead(BaseModel):
+    id: int = Field(description="The token's id.")
+    name: str = Field(description="The token's name when it made the edit.")
+
+
+class FieldChangeRead(BaseModel):
+    field: str = Field(
+        description="title, slug, category, repo_url, pypi_url, documentation_url or grids."
+    )
+    old: Any = Field(
+        description="The value before the edit (null when the package was added); category and grids as ids."
+    )
+    new: Any = Field(
+        description="The value after the edit (null when the package was removed)."
+    )
+
+
+class PackageEditRead(BaseModel):
+    """One edit of a package made over HTTP."""
+
+    id: int = Field(description="The edit's id; later edits have larger ones.")
+    package: Hyperlink = Field(description="Hyperlink to the package.")
+    action: Literal["created", "edited", "deleted"]
+    at: datetime = Field(description="When the edit was committed.")
+    token: EditTokenRead = Field(description="The token that made the edit.")
+    changes: list[FieldChangeRead] = Field(
+        description="Each field the edit changed, with its value before and after."
+    )
+
+    @classmethod
+    def build(cls, row: PackageEdit, links: Links, zone: tzinfo) -> "PackageEditRead":
+        return cls(
+            id=row.id,
+            package=links.package(row.package_id),
+            action=row.action,
+            at=local_time(row.at, zone),
+            token=EditTokenRead(id=row.token_id, name=row.token_name),
+            changes=[FieldChangeRead(**change) for change in row.changes],
+        )
+
+
+class PackageEditPage(Page[PackageEditRead]):
+    """One page of a package's edits, newest first."""

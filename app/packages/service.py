@@ -19,7 +19,7 @@ from app.errors import Conflict, InvalidFields, field_error
 from app.grids import repository as grid_repository
 from app.grids.service import GridLocked
 from app.models import Category, Grid, Package
-from app.packages import repository
+from app.packages import edits, repository
 from app.packages.repo_url import FORGE_HOSTS, Forge, repo_key
 from app.packages.schemas import (
     READ_ONLY_FIELDS,
@@ -153,8 +153,10 @@ async def update_package(
     patch: PackageUpdate,
     current_grids: list[int],
     hosts: Mapping[str, Forge] = FORGE_HOSTS,
-) -> bool:
-    """Apply a merge patch; True when anything changed.
+) -> tuple[bool, list[dict[str, Any]]]:
+    """Apply a merge patch: whether the row changed, and what changed field
+    by field as the edit log has it (a repository key worked out anew for
+    the same URL changes the row, not a field).
 
     `hosts` names the forges (self-hosted ones too) that repository
     identity is worked out for.
@@ -165,7 +167,10 @@ async def update_package(
     changed = {k: v for k, v in values.items() if getattr(package, k) != v}
     grids_changed = grid_ids is not None and grid_ids != current_grids
     if not changed and not grids_changed:
-        return False
+        return False, []
+    changes = edits.column_changes(package, changed)
+    if grids_changed and grid_ids is not None:
+        changes.append(edits.change(edits.GRIDS, sorted(current_grids), grid_ids))
 
     if grids_changed and grid_ids is not None:
         await _check_unlocked(session, set(grid_ids) ^ set(current_grids))
@@ -180,7 +185,7 @@ async def update_package(
         await grid_repository.touch_all(
             session, set(grid_ids) ^ set(current_grids), changed["modified"]
         )
-    return True
+    return True, changes
 
 
 async def create_package(

@@ -1,4 +1,4 @@
-"""Fixtures for the HTTP API: a write token, an app with other settings, SQL counts."""
+"""Fixtures for the HTTP API: tokens of each scope, an app with other settings, SQL counts."""
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -17,8 +17,19 @@ from app.main import create_app
 ClientFactory = Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
+async def bearer(
+    sessionmaker: async_sessionmaker[AsyncSession], name: str, *scopes: str
+) -> dict[str, str]:
+    """The Authorization header of a new token named `name` with `scopes`."""
+    async with sessionmaker() as session:
+        secret = await create_token(session, name, list(scopes) or None)
+        await session.commit()
+    return {"Authorization": f"Bearer {secret}"}
+
+
 @pytest.fixture
 async def token(sessionmaker: async_sessionmaker[AsyncSession]) -> str:
+    """A `write` token: edits, additions, fetches; not removals."""
     async with sessionmaker() as session:
         secret = await create_token(session, "tests")
         await session.commit()
@@ -28,6 +39,18 @@ async def token(sessionmaker: async_sessionmaker[AsyncSession]) -> str:
 @pytest.fixture
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def admin_auth(sessionmaker: async_sessionmaker[AsyncSession]) -> dict[str, str]:
+    """An `admin` token: removals too."""
+    return await bearer(sessionmaker, "admin", "admin")
+
+
+@pytest.fixture
+async def read_auth(sessionmaker: async_sessionmaker[AsyncSession]) -> dict[str, str]:
+    """A `read` token: only what any valid token may read."""
+    return await bearer(sessionmaker, "reader", "read")
 
 
 @pytest.fixture

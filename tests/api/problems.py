@@ -7,6 +7,7 @@ from typing import Any
 KINDS = {
     400: ("https://www.rfc-editor.org/rfc/rfc9110#section-15.5.1", "Bad Request"),
     401: ("https://www.rfc-editor.org/rfc/rfc9110#section-15.5.2", "Unauthorized"),
+    403: ("https://www.rfc-editor.org/rfc/rfc9110#section-15.5.4", "Forbidden"),
     404: ("https://www.rfc-editor.org/rfc/rfc9110#section-15.5.5", "Not Found"),
     405: (
         "https://www.rfc-editor.org/rfc/rfc9110#section-15.5.6",

@@ -125,11 +125,13 @@ async def test_concurrent_edits_of_one_package_all_succeed_and_one_wins(
 
 @pytest.mark.usefixtures("package")
 async def test_an_edit_racing_a_delete_is_200_or_404_never_500(
-    client: httpx.AsyncClient, auth: dict[str, str]
+    client: httpx.AsyncClient, auth: dict[str, str], admin_auth: dict[str, str]
 ) -> None:
     edits = [client.patch(URL, headers=auth, json={"grids": [3]}) for _ in range(5)]
 
-    deleted, *edited = await asyncio.gather(client.delete(URL, headers=auth), *edits)
+    deleted, *edited = await asyncio.gather(
+        client.delete(URL, headers=admin_auth), *edits
+    )
 
     assert deleted.status_code == 204
     assert {response.status_code for response in edited} <= {200, 404}

@@ -252,7 +252,7 @@ async def test_every_kind_of_fetch_write_moves_the_etag(
 
 async def test_a_deletion_moves_the_list_validators(
     client: httpx.AsyncClient,
-    auth: dict[str, str],
+    admin_auth: dict[str, str],
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     # Last changed long ago, so the deletion is seconds later (HTTP dates
@@ -262,7 +262,7 @@ async def test_a_deletion_moves_the_list_validators(
     await make_package(sessionmaker, id=2404, changed_at=EPOCH)
     before = await client.get("/api/v4/packages/?limit=1")
 
-    deleted = await client.delete("/api/v4/packages/2403/", headers=auth)
+    deleted = await client.delete("/api/v4/packages/2403/", headers=admin_auth)
     after = await client.get(
         "/api/v4/packages/?limit=1",
         headers={"If-Modified-Since": before.headers["last-modified"]},
@@ -428,7 +428,7 @@ async def test_if_unmodified_since_before_the_last_change_is_412(
 @pytest.mark.usefixtures("catalogue")
 async def test_delete_honours_if_match(
     client: httpx.AsyncClient,
-    auth: dict[str, str],
+    admin_auth: dict[str, str],
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     etag = await etag_of(client, URL)
@@ -438,9 +438,9 @@ async def test_delete_honours_if_match(
         )
         await session.commit()
 
-    stale = await client.delete(URL, headers={**auth, "If-Match": etag})
+    stale = await client.delete(URL, headers={**admin_auth, "If-Match": etag})
     current = await client.delete(
-        URL, headers={**auth, "If-Match": await etag_of(client, URL)}
+        URL, headers={**admin_auth, "If-Match": await etag_of(client, URL)}
     )
 
     assert stale.status_code == 412

@@ -40,6 +40,7 @@ OPERATIONS = {
     ("get", "/api/v4/packages/{package}/"): "get_package",
     ("patch", "/api/v4/packages/{package}/"): "update_package",
     ("delete", "/api/v4/packages/{package}/"): "delete_package",
+    ("get", "/api/v4/packages/{package}/edits/"): "list_package_edits",
     ("get", "/api/v4/packages/{package}/fetch/"): "get_fetch_state",
     ("post", "/api/v4/packages/{package}/fetch/"): "request_fetch",
     ("get", "/api/v4/categories/"): "list_categories",
@@ -90,9 +91,20 @@ class Case:
     etag_of: str | None = None  # send the current ETag of this path as If-None-Match
 
 
-def cases(auth: dict[str, str]) -> list[Case]:
+@dataclass
+class Tokens:
+    """Authorization headers of a token of each scope."""
+
+    write: dict[str, str]
+    admin: dict[str, str]
+    read: dict[str, str]
+
+
+def cases(tokens: Tokens) -> list[Case]:
+    auth, admin, reader = tokens.write, tokens.admin, tokens.read
     item = "/api/v4/packages/{package}/"
     fetch = "/api/v4/packages/{package}/fetch/"
+    edits = "/api/v4/packages/{package}/edits/"
     bad_type = {**auth, "Content-Type": "text/plain"}
     json_type = {**auth, "Content-Type": "application/json"}
     new = {"title": "New", "slug": "new-package", "category": 1}
@@ -122,6 +134,7 @@ def cases(auth: dict[str, str]) -> list[Case]:
         # writes
         Case("post", "/api/v4/packages/", "/api/v4/packages/", 201, auth, new),
         Case("post", "/api/v4/packages/", "/api/v4/packages/", 401, {}, new),
+        Case("post", "/api/v4/packages/", "/api/v4/packages/", 403, reader, new),
         Case(
             "post",
             "/api/v4/packages/",
@@ -149,6 +162,7 @@ def cases(auth: dict[str, str]) -> list[Case]:
         ),
         Case("patch", PACKAGE, item, 200, auth, {"title": "Edited"}),
         Case("patch", PACKAGE, item, 401, {}, {"title": "x"}),
+        Case("patch", PACKAGE, item, 403, reader, {"title": "x"}),
         Case("patch", "/api/v4/packages/nope/", item, 404, auth, {"title": "x"}),
         Case("patch", PACKAGE, item, 409, auth, {"slug": "other-package"}),
         Case(
@@ -173,14 +187,22 @@ def cases(auth: dict[str, str]) -> list[Case]:
         ),
         Case("post", f"{PACKAGE}fetch/", fetch, 202, auth),
         Case("post", f"{PACKAGE}fetch/", fetch, 401),
+        Case("post", f"{PACKAGE}fetch/", fetch, 403, reader),
         Case("post", "/api/v4/packages/nope/fetch/", fetch, 404, auth),
         Case("post", f"{PACKAGE}fetch/?format=xml", fetch, 422, auth),
         Case("delete", PACKAGE, item, 401),
-        Case("delete", "/api/v4/packages/nope/", item, 404, auth),
-        Case("delete", PACKAGE, item, 412, {**auth, "If-Match": '"v0-00000000"'}),
-        *grid_cases(auth),
+        Case("delete", PACKAGE, item, 403, auth),
+        Case("delete", "/api/v4/packages/nope/", item, 404, admin),
+        Case("delete", PACKAGE, item, 412, {**admin, "If-Match": '"v0-00000000"'}),
+        # the edit log, which the writes above filled
+        Case("get", f"{PACKAGE}edits/", edits, 200, reader),
+        Case("get", f"{PACKAGE}edits/?limit=1&offset=1", edits, 200, auth),
+        Case("get", f"{PACKAGE}edits/", edits, 401),
+        Case("get", "/api/v4/packages/nope/edits/", edits, 404, reader),
+        Case("get", f"{PACKAGE}edits/?limit=0", edits, 422, reader),
+        *grid_cases(tokens),
         *score_and_search_cases(),
-        Case("delete", "/api/v4/packages/2404/", item, 204, auth),
+        Case("delete", "/api/v4/packages/2404/", item, 204, admin),
     ]
     return found
 
@@ -189,8 +211,9 @@ GRID = "/api/v4/grids/grid-7/"  # editable, with example-package in it
 LOCKED = "/api/v4/grids/grid-8/"
 
 
-def grid_cases(auth: dict[str, str]) -> list[Case]:
+def grid_cases(tokens: Tokens) -> list[Case]:
     """The matrix and its edits, in an order where each sees the last's effect."""
+    auth, admin, reader = tokens.write, tokens.admin, tokens.read
     matrix = "/api/v4/grids/{grid}/matrix/"
     features = "/api/v4/grids/{grid}/features/"
     feature = "/api/v4/grids/{grid}/features/{feature}/"
@@ -220,6 +243,7 @@ def grid_cases(auth: dict[str, str]) -> list[Case]:
         Case("get", "/api/v4/grids/nope/features/1/", feature, 404),
         Case("post", f"{GRID}features/", features, 201, auth, {"title": "New row"}),
         Case("post", f"{GRID}features/", features, 401, {}, {"title": "x"}),
+        Case("post", f"{GRID}features/", features, 403, reader, {"title": "x"}),
         Case(
             "post", "/api/v4/grids/nope/features/", features, 404, auth, {"title": "x"}
         ),
@@ -231,6 +255,7 @@ def grid_cases(auth: dict[str, str]) -> list[Case]:
         Case("post", f"{GRID}features/", features, 400, json_type, content=not_json),
         Case("patch", row, feature, 200, patch_type, content=b'{"description": "3.x"}'),
         Case("patch", row, feature, 401, {}, {"title": "x"}),
+        Case("patch", row, feature, 403, reader, {"title": "x"}),
         Case("patch", f"{GRID}features/99/", feature, 404, auth, {"title": "x"}),
         Case("patch", spare, feature, 409, auth, {"title": "Python 3"}),
         Case("patch", f"{LOCKED}features/3/", feature, 409, auth, {"title": "x"}),
@@ -244,6 +269,7 @@ def grid_cases(auth: dict[str, str]) -> list[Case]:
         Case("put", f"{spare}cells/example-package/", cell, 201, auth, {"text": "no"}),
         Case("put", python3, cell, 200, auth, {"text": "since 1.0"}),
         Case("put", python3, cell, 401, {}, {"text": "x"}),
+        Case("put", python3, cell, 403, reader, {"text": "x"}),
         Case("put", f"{row}cells/nope/", cell, 404, auth, {"text": "x"}),
         Case("put", f"{row}cells/other-package/", cell, 409, auth, {"text": "x"}),
         Case("put", f"{LOCKED}features/3/cells/2403/", cell, 409, auth, {"text": "x"}),
@@ -252,15 +278,17 @@ def grid_cases(auth: dict[str, str]) -> list[Case]:
         Case("put", python3, cell, 413, auth, {"text": big}),
         Case("put", python3, cell, 400, json_type, content=not_json),
         Case("delete", python3, cell, 401),
-        Case("delete", python3, cell, 204, auth),
-        Case("delete", python3, cell, 404, auth),
-        Case("delete", f"{LOCKED}features/3/cells/2403/", cell, 409, auth),
+        Case("delete", python3, cell, 403, auth),
+        Case("delete", python3, cell, 204, admin),
+        Case("delete", python3, cell, 404, admin),
+        Case("delete", f"{LOCKED}features/3/cells/2403/", cell, 409, admin),
         # packages (columns)
         Case(
             "post", f"{GRID}packages/", members, 201, auth, {"package": "other-package"}
         ),
         Case("post", f"{GRID}packages/", members, 200, auth, {"package": 2404}),
         Case("post", f"{GRID}packages/", members, 401, {}, {"package": 2404}),
+        Case("post", f"{GRID}packages/", members, 403, reader, {"package": 2404}),
         Case(
             "post", "/api/v4/grids/nope/packages/", members, 404, auth, {"package": 1}
         ),
@@ -270,14 +298,16 @@ def grid_cases(auth: dict[str, str]) -> list[Case]:
         Case("post", f"{GRID}packages/", members, 413, auth, {"package": big}),
         Case("post", f"{GRID}packages/", members, 400, json_type, content=not_json),
         Case("delete", f"{GRID}packages/other-package/", member, 401),
-        Case("delete", f"{GRID}packages/other-package/", member, 204, auth),
-        Case("delete", f"{GRID}packages/other-package/", member, 404, auth),
-        Case("delete", f"{LOCKED}packages/example-package/", member, 409, auth),
+        Case("delete", f"{GRID}packages/other-package/", member, 403, auth),
+        Case("delete", f"{GRID}packages/other-package/", member, 204, admin),
+        Case("delete", f"{GRID}packages/other-package/", member, 404, admin),
+        Case("delete", f"{LOCKED}packages/example-package/", member, 409, admin),
         # a feature last: its cells go with it
         Case("delete", spare, feature, 401),
-        Case("delete", spare, feature, 204, auth),
-        Case("delete", spare, feature, 404, auth),
-        Case("delete", f"{LOCKED}features/3/", feature, 409, auth),
+        Case("delete", spare, feature, 403, auth),
+        Case("delete", spare, feature, 204, admin),
+        Case("delete", spare, feature, 404, admin),
+        Case("delete", f"{LOCKED}features/3/", feature, 409, admin),
     ]
 
 
@@ -327,7 +357,7 @@ def outage_cases(auth: dict[str, str]) -> list[Case]:
                 path,
                 template,
                 503,
-                auth if method != "get" else {},
+                auth if method != "get" or template.endswith("/edits/") else {},
                 body if writes else None,
             )
         )
@@ -457,13 +487,16 @@ async def test_every_answer_matches_the_document_and_every_documented_one_happen
     client: httpx.AsyncClient,
     outage_client: httpx.AsyncClient,
     auth: dict[str, str],
+    admin_auth: dict[str, str],
+    read_auth: dict[str, str],
 ) -> None:
     document = (await client.get("/openapi.json")).json()
     seen: set[tuple[str, str]] = set()
     faults: list[str] = []
+    tokens = Tokens(write=auth, admin=admin_auth, read=read_auth)
 
     for case, http in [
-        *((c, client) for c in cases(auth)),
+        *((c, client) for c in cases(tokens)),
         *((c, outage_client) for c in outage_cases(auth)),
     ]:
         headers = dict(case.headers)

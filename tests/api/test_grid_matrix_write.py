@@ -246,11 +246,11 @@ async def test_renaming_a_feature_to_a_title_its_grid_has_is_409(
 @pytest.mark.usefixtures("grids")
 async def test_deleting_a_feature_deletes_its_cells(
     client: httpx.AsyncClient,
-    auth: dict[str, str],
+    admin_auth: dict[str, str],
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
-    response = await client.delete(f"{FORMS}/features/1/", headers=auth)
-    again = await client.delete(f"{FORMS}/features/1/", headers=auth)
+    response = await client.delete(f"{FORMS}/features/1/", headers=admin_auth)
+    again = await client.delete(f"{FORMS}/features/1/", headers=admin_auth)
 
     assert response.status_code == 204
     assert response.content == b""
@@ -281,12 +281,15 @@ async def test_deleting_a_feature_deletes_its_cells(
 async def test_a_feature_of_another_grid_or_none_is_404(
     client: httpx.AsyncClient,
     auth: dict[str, str],
+    admin_auth: dict[str, str],
     method: str,
     path: str,
     body: Any,
     detail: str,
 ) -> None:
-    response = await client.request(method, path, headers=auth, json=body)
+    response = await client.request(
+        method, path, headers=admin_auth if method == "DELETE" else auth, json=body
+    )
 
     assert response.status_code == 404
     assert response.json()["detail"] == detail
@@ -472,11 +475,13 @@ async def test_writing_the_same_text_changes_nothing(
 @pytest.mark.usefixtures("grids")
 async def test_a_cell_is_emptied(
     client: httpx.AsyncClient,
-    auth: dict[str, str],
+    admin_auth: dict[str, str],
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
-    response = await client.delete(f"{FORMS}/features/1/cells/crispy/", headers=auth)
-    again = await client.delete(f"{FORMS}/features/1/cells/crispy/", headers=auth)
+    response = await client.delete(
+        f"{FORMS}/features/1/cells/crispy/", headers=admin_auth
+    )
+    again = await client.delete(f"{FORMS}/features/1/cells/crispy/", headers=admin_auth)
     read = await client.get(f"{FORMS}/features/1/cells/crispy/")
 
     assert response.status_code == 204
@@ -526,13 +531,16 @@ async def test_a_cell_for_a_package_not_in_the_grid_is_409(
 async def test_a_cell_of_an_unknown_package_or_feature_is_404(
     client: httpx.AsyncClient,
     auth: dict[str, str],
+    admin_auth: dict[str, str],
     method: str,
     path: str,
     detail: str,
 ) -> None:
     body = {"text": "yes"} if method == "PUT" else None
 
-    response = await client.request(method, path, headers=auth, json=body)
+    response = await client.request(
+        method, path, headers=admin_auth if method == "DELETE" else auth, json=body
+    )
 
     assert response.status_code == 404
     assert response.json()["detail"] == detail
@@ -723,12 +731,12 @@ async def test_a_bad_package_reference_is_422(
 @pytest.mark.usefixtures("grids")
 async def test_removing_a_package_from_a_grid_removes_its_cells_there_only(
     client: httpx.AsyncClient,
-    auth: dict[str, str],
+    admin_auth: dict[str, str],
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     with clock() as when:
-        response = await client.delete(f"{FORMS}/packages/nango/", headers=auth)
-    again = await client.delete(f"{FORMS}/packages/nango/", headers=auth)
+        response = await client.delete(f"{FORMS}/packages/nango/", headers=admin_auth)
+    again = await client.delete(f"{FORMS}/packages/nango/", headers=admin_auth)
 
     assert response.status_code == 204
     assert again.status_code == 404
@@ -803,11 +811,11 @@ async def test_a_package_edit_that_keeps_its_grids_leaves_them_alone(
 @pytest.mark.usefixtures("grids")
 async def test_deleting_a_package_deletes_its_cells(
     client: httpx.AsyncClient,
-    auth: dict[str, str],
+    admin_auth: dict[str, str],
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     with clock() as when:
-        response = await client.delete("/api/v4/packages/3/", headers=auth)
+        response = await client.delete("/api/v4/packages/3/", headers=admin_auth)
 
     assert response.status_code == 204
     grids = (await client.get("/api/v4/grids/")).json()["results"]
@@ -885,12 +893,18 @@ EDITS = [
 async def test_a_locked_grid_refuses_every_edit_with_409(
     client: httpx.AsyncClient,
     auth: dict[str, str],
+    admin_auth: dict[str, str],
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     before = await matrix(client, FROZEN)
 
     answers = [
-        await client.request(method, path, headers=auth, json=body)
+        await client.request(
+            method,
+            path,
+            headers=admin_auth if method == "DELETE" else auth,
+            json=body,
+        )
         for method, path, body in EDITS
     ]
 

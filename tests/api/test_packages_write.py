@@ -1107,12 +1107,12 @@ async def test_post_with_a_taken_slug_or_repository_is_409(
 @pytest.mark.usefixtures("example")
 @pytest.mark.parametrize("path", [URL, "/api/v4/packages/example-package"])
 async def test_delete_removes_the_package_and_its_grid_places(
-    client: httpx.AsyncClient, auth: dict[str, str], path: str
+    client: httpx.AsyncClient, admin_auth: dict[str, str], path: str
 ) -> None:
-    response = await client.delete(path, headers=auth)
+    response = await client.delete(path, headers=admin_auth)
     gone = await client.get(URL)
     grid = await client.get("/api/v4/grids/7/")
-    again = await client.delete(path, headers=auth)
+    again = await client.delete(path, headers=admin_auth)
 
     assert response.status_code == 204
     assert response.content == b""
@@ -1124,9 +1124,9 @@ async def test_delete_removes_the_package_and_its_grid_places(
 
 @pytest.mark.usefixtures("example")
 async def test_delete_of_a_missing_package_is_404(
-    client: httpx.AsyncClient, auth: dict[str, str]
+    client: httpx.AsyncClient, admin_auth: dict[str, str]
 ) -> None:
-    response = await client.delete("/api/v4/packages/2147483648/", headers=auth)
+    response = await client.delete("/api/v4/packages/2147483648/", headers=admin_auth)
 
     assert response.status_code == 404
     assert response.json() == not_found("/api/v4/packages/2147483648/")

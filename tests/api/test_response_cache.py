@@ -65,6 +65,12 @@ async def until(condition: object, within: float = 5.0) -> float:
     return time.monotonic() - started
 
 
+def answering(seen: list[str]) -> list[str]:
+    """The statements that answered requests: the change watcher's own
+    look at `catalogue_changes` (SQLite) runs on the same engine, when it will."""
+    return [statement for statement in seen if "catalogue_changes" not in statement]
+
+
 async def retitle(sessionmaker: async_sessionmaker[AsyncSession], title: str) -> None:
     async with sessionmaker() as session:
         await session.execute(
@@ -97,7 +103,7 @@ async def test_a_repeated_get_is_answered_from_memory_with_the_same_bytes(
     assert again.headers["x-request-id"] != first.headers["x-request-id"]
     del again.headers["x-request-id"], first.headers["x-request-id"]
     assert again.headers == first.headers
-    assert seen == []
+    assert answering(seen) == []
 
 
 @pytest.mark.usefixtures("catalogue")
@@ -112,7 +118,7 @@ async def test_a_matching_if_none_match_gets_its_304_from_memory(
         )
         other = await cached.get(URL, headers={"If-None-Match": '"v0-00000000"'})
 
-    assert seen == []
+    assert answering(seen) == []
     for answer in (same, since):
         assert (answer.status_code, answer.content) == (304, b"")
         assert {
@@ -150,7 +156,7 @@ async def test_a_change_made_elsewhere_is_seen_within_the_bound(
     await cached.get(URL)
     with statements.recording() as seen:
         assert (await cached.get(URL)).json()["title"] == "Package 2403"
-    assert seen == []
+    assert answering(seen) == []
 
     await retitle(sessionmaker, "Changed elsewhere")
 
@@ -178,7 +184,7 @@ async def test_requests_with_credentials_always_reach_the_service(
         answer = await cached.get(URL, headers=auth)
 
     assert answer.status_code == 200
-    assert len(seen) >= 2, seen
+    assert len(answering(seen)) == 2, seen
 
 
 @pytest.mark.usefixtures("catalogue")
@@ -211,7 +217,7 @@ async def test_only_public_successes_are_kept(
     for path in paths:
         with statements.recording() as seen:
             answer = await cached.get(path)
-        counts.append((answer.status_code, len(seen) > 0))
+        counts.append((answer.status_code, len(answering(seen)) > 0))
 
     assert counts == [(404, True), (200, True), (422, False)]
 
@@ -225,7 +231,7 @@ async def test_concurrent_misses_build_the_answer_once(
 
     assert {a.status_code for a in answers} == {200}
     assert len({a.content for a in answers}) == 1
-    assert len(seen) == 2, seen
+    assert len(answering(seen)) == 2, seen
 
 
 @pytest.mark.usefixtures("catalogue")
@@ -239,5 +245,5 @@ async def test_while_changes_cannot_be_heard_nothing_is_answered_from_memory(
         await cached.get(URL)
 
     assert answer.status_code == 200
-    assert len(seen) == 4, seen
+    assert len(answering(seen)) == 4, seen
     cached_app.state.freshness.heard()

@@ -64,7 +64,9 @@ def test_token_create_prints_the_token_once_and_stores_its_digest(
 
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[:-1] == ["created token 'ci'; keep it now, it is not shown again:"]
+    assert lines[:-1] == [
+        "created token 'ci' with scope write; keep it now, it is not shown again:"
+    ]
     secret = lines[-1]
     assert secret.startswith("pkapi_")
     assert len(secret) == len("pkapi_") + 43

@@ -1,5 +1,5 @@
-"""The API fixtures (a write token) for the search and list tests."""
+"""The API fixtures (write and admin tokens) for the search and list tests."""
 
-from tests.api.conftest import auth, token
+from tests.api.conftest import admin_auth, auth, token
 
-__all__ = ["auth", "token"]
+__all__ = ["admin_auth", "auth", "token"]

@@ -403,6 +403,7 @@ async def test_any_text_is_a_literal_query(
 async def test_the_index_follows_creates_edits_and_deletes(
     client: httpx.AsyncClient,
     auth: dict[str, str],
+    admin_auth: dict[str, str],
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     await make_category(sessionmaker)
@@ -417,7 +418,7 @@ async def test_the_index_follows_creates_edits_and_deletes(
         "/api/v4/packages/narwhal/", headers=auth, json={"title": "Walrus"}
     )
     found_after_edit = (await slugs(client, "narwhal"), await slugs(client, "walrus"))
-    deleted = await client.delete("/api/v4/packages/narwhal/", headers=auth)
+    deleted = await client.delete("/api/v4/packages/narwhal/", headers=admin_auth)
 
     assert (created.status_code, renamed.status_code, deleted.status_code) == (
         201,
