@@ -164,6 +164,22 @@ def _document_problems(operation: dict[str, Any]) -> None:
             answer["content"] = {PROBLEM_JSON: content.pop("application/json")}
 
 
+_PAGE = {
+    "schema": {
+        "type": "string",
+        "description": "The browsable API's HTML page of the JSON (format=api, or a browser's Accept).",
+    }
+}
+
+
+def _document_pages(answers: dict[str, Any]) -> None:
+    """A GET's JSON answers, problems too, also come as the browsable page."""
+    for answer in answers.values():
+        content = answer.get("content", {})
+        if "application/json" in content or PROBLEM_JSON in content:
+            content.setdefault("text/html", _PAGE)
+
+
 def _document_operation(path: str, method: str, operation: dict[str, Any]) -> None:
     answers: dict[str, Any] = operation["responses"]
     for status, answer in answers.items():
@@ -180,6 +196,8 @@ def _document_operation(path: str, method: str, operation: dict[str, Any]) -> No
             if len(kept) == 1:
                 del schema["anyOf"]
                 schema.update(kept[0])
+    if method == "get":
+        _document_pages(answers)
     if method == "get" and "304" in answers:
         parameters.extend(_CONDITIONAL_GET)
         for status in ("200", "304"):
