@@ -4,7 +4,10 @@ Writes (POST, PUT, PATCH, DELETE) and reads (GET, HEAD) under /api/ each
 have their own limit (RATE_LIMIT_WRITES, RATE_LIMIT_READS; empty turns one
 off). A client is its token when it sends one, keyed by the token's SHA-256
 digest so the secret is never held, else its address as the trusted proxy
-headers leave it. Over the limit the answer is a 429 problem with
+headers leave it. Since a made-up token would get a fresh count each time,
+the tokens refused (401) from one address are counted too, against the
+same limit; past it, that address's token requests are 429s for the rest
+of the window. Over the limit the answer is a 429 problem with
 `Retry-After`; every answer of a limited request carries
 `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds
 until the window resets), as draft-ietf-httpapi-ratelimit-headers names
@@ -65,6 +68,10 @@ def client_key(scope: Scope) -> str:
             if scheme.lower() == b"bearer" and credentials:
                 return "token:" + hashlib.sha256(credentials).hexdigest()
             break
+    return address_key(scope)
+
+
+def address_key(scope: Scope) -> str:
     client = scope.get("client")
     return "address:" + (client[0] if client else "unknown")
 
@@ -102,27 +109,30 @@ class RateLimitMiddleware:
             return
 
         key = client_key(scope)
+        # A made-up token would be a fresh count each time: the address also
+        # has a count of the tokens refused (401) from it, with the same limit.
+        address = address_key(scope) if key.startswith("token:") else None
+        if address is not None and not await self.limiter.test(
+            item, "refused", address
+        ):
+            reset = await self._reset(item, "refused", address)
+            detail = f"Too many requests with unknown tokens: at most {_what(item, 'unknown tokens')} from each client address. Try again in {reset} seconds."
+            await self._refuse(scope, receive, send, detail, item, 0, reset)
+            return
+
         allowed = await self.limiter.hit(item, kind, key)
         reset_at, remaining = await self.limiter.get_window_stats(item, kind, key)
         reset = max(0, math.ceil(reset_at - time.time()))
-        headers = [
-            (b"ratelimit-limit", str(item.amount).encode()),
-            (b"ratelimit-remaining", str(remaining).encode()),
-            (b"ratelimit-reset", str(reset).encode()),
-        ]
         if not allowed:
-            response = problem_response(
-                Request(scope),
-                429,
-                f"Too many requests: at most {_what(item, kind)} for each token or client address. Try again in {reset} seconds.",
-                {"Retry-After": str(reset)},
-            )
-            response.raw_headers.extend(headers)
-            await response(scope, receive, send)
+            detail = f"Too many requests: at most {_what(item, kind)} for each token or client address. Try again in {reset} seconds."
+            await self._refuse(scope, receive, send, detail, item, remaining, reset)
             return
+        headers = _headers(item, remaining, reset)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                if address is not None and message["status"] == 401:
+                    await self.limiter.hit(item, "refused", address)
                 message = {
                     **message,
                     "headers": [*message.get("headers", []), *headers],
@@ -130,3 +140,34 @@ class RateLimitMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    async def _reset(self, item: RateLimitItem, kind: str, key: str) -> int:
+        """Seconds until the window of `key` resets."""
+        reset_at, _ = await self.limiter.get_window_stats(item, kind, key)
+        return max(0, math.ceil(reset_at - time.time()))
+
+    async def _refuse(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        detail: str,
+        item: RateLimitItem,
+        remaining: int,
+        reset: int,
+    ) -> None:
+        response = problem_response(
+            Request(scope), 429, detail, {"Retry-After": str(reset)}
+        )
+        response.raw_headers.extend(_headers(item, remaining, reset))
+        await response(scope, receive, send)
+
+
+def _headers(
+    item: RateLimitItem, remaining: int, reset: int
+) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"ratelimit-limit", str(item.amount).encode()),
+        (b"ratelimit-remaining", str(remaining).encode()),
+        (b"ratelimit-reset", str(reset).encode()),
+    ]

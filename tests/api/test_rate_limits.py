@@ -72,6 +72,34 @@ async def test_each_token_and_each_address_has_its_own_count(
     ] == [404, 429, 401, 401, 429]
 
 
+async def test_made_up_tokens_count_against_their_address(
+    client_with: ClientFactory, auth: dict[str, str]
+) -> None:
+    async with client_with(rate_limit_writes="2/minute") as client:
+        made_up = [
+            await client.delete(
+                "/api/v4/packages/nope/", headers={"Authorization": f"Bearer fake-{n}"}
+            )
+            for n in range(3)
+        ]
+        real = await client.delete("/api/v4/packages/nope/", headers=auth)
+        no_token = await client.delete("/api/v4/packages/nope/")
+
+    assert [r.status_code for r in made_up] == [401, 401, 429]
+    assert made_up[2].json()["detail"] == (
+        "Too many requests with unknown tokens: at most 2 unknown tokens a minute "
+        "from each client address. Try again in 60 seconds."
+    )
+    assert limit_headers(made_up[2]) == {
+        "ratelimit-limit": "2",
+        "ratelimit-remaining": "0",
+        "ratelimit-reset": "60",
+        "retry-after": "60",
+    }
+    # The address's refusals hold back its token requests, not its others.
+    assert (real.status_code, no_token.status_code) == (429, 401)
+
+
 async def test_addresses_come_from_the_trusted_proxy_headers(
     client_with: ClientFactory,
 ) -> None:
