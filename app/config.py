@@ -10,6 +10,7 @@ from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from limits import RateLimitItem
 from pydantic import (
     Field,
     SecretStr,
@@ -19,6 +20,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.api.ratelimit import parse_rate
 from app.packages.repo_url import FORGE_HOSTS
 
 # A host name as it appears in a repository URL, without a port.
@@ -192,6 +194,18 @@ class Settings(BaseSettings):
         default="127.0.0.1",
         description="Comma-separated proxy addresses whose X-Forwarded-* headers are trusted, or *.",
     )
+    rate_limit_writes: str = Field(
+        default="120/minute",
+        description="Most POST, PUT, PATCH and DELETE requests under /api/ one client (its token, else its address) may make, such as 120/minute or 10/second; empty turns the limit off. Counted per process.",
+    )
+    rate_limit_reads: str = Field(
+        default="",
+        description="Most GET and HEAD requests under /api/ one client may make, in the same form; empty (the default) turns the limit off.",
+    )
+    cors_allow_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins whose browser pages may call the API, comma-separated (https://app.example.org), or *; empty (the default) sends no CORS headers at all.",
+    )
     public_base_url: str = Field(
         default="http://localhost:8000",
         description="Scheme and host for links written outside a request (export).",
@@ -332,6 +346,44 @@ class Settings(BaseSettings):
             except (ValueError, OverflowError):
                 return value
         return value
+
+    @field_validator("rate_limit_writes", "rate_limit_reads")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        parse_rate(value)  # raises with what is wrong
+        return value.strip()
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        origins = []
+        for entry in value.split(","):
+            origin = entry.strip().rstrip("/")
+            if not origin:
+                continue
+            parts = urlsplit(origin)
+            if origin != "*" and (
+                parts.scheme not in ("http", "https")
+                or not parts.netloc
+                or parts.path
+                or parts.query
+                or parts.fragment
+            ):
+                raise ValueError(
+                    f"{origin!r} is not an origin such as https://app.example.org (scheme and host, no path), or *"
+                )
+            origins.append(origin)
+        return origins
+
+    @property
+    def write_rate(self) -> RateLimitItem | None:
+        return parse_rate(self.rate_limit_writes)
+
+    @property
+    def read_rate(self) -> RateLimitItem | None:
+        return parse_rate(self.rate_limit_reads)
 
     @field_validator("database_url")
     @classmethod

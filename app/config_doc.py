@@ -76,6 +76,8 @@ def _type(annotation: Any) -> str:
 def _plain_type(annotation: Any) -> str:
     if get_origin(annotation) is Literal:
         return " or ".join(f"`{value}`" for value in get_args(annotation))
+    if get_origin(annotation) is list:
+        return "comma-separated list"
     if get_origin(annotation) is dict:
         _, value = get_args(annotation)
         return "`HOST=TOKEN` list (secret)" if value is SecretStr else "host list"
@@ -96,8 +98,10 @@ def _default(field: FieldInfo) -> str:
         if field.default_factory is not None
         else field.default
     )
-    if value is PydanticUndefined or value is None or value == {}:
+    if value is PydanticUndefined or value is None or value in ({}, []):
         return "unset"
+    if value == "":
+        return "empty"
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
     if isinstance(value, float) and value.is_integer():

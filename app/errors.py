@@ -47,6 +47,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.redaction import redact_tokens
+
 log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -177,14 +179,27 @@ def _summary(errors: list[dict[str, Any]]) -> str:
 def problem(
     status: int, detail: str, instance: str, **extensions: Any
 ) -> dict[str, Any]:
-    """The problem details body for `status`."""
+    """The problem details body for `status`, with no token of the request in it."""
+    if "errors" in extensions:
+        extensions["errors"] = [_redacted_error(e) for e in extensions["errors"]]
     return {
         "type": problem_type(status),
         "title": problem_title(status),
         "status": status,
-        "detail": detail,
-        "instance": instance,
+        "detail": redact_tokens(detail),
+        "instance": redact_tokens(instance),
         **extensions,
+    }
+
+
+def _redacted_error(error: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **error,
+        "loc": [
+            redact_tokens(part) if isinstance(part, str) else part
+            for part in error["loc"]
+        ],
+        "msg": redact_tokens(error["msg"]),
     }
 
 

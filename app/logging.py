@@ -19,7 +19,8 @@ import structlog
 from asgi_correlation_id import correlation_id
 from pydantic import SecretStr
 
-REDACTED = "[redacted]"
+from app.redaction import REDACTED, redact_tokens
+
 _SECRET_KEY = re.compile(r"token|secret|password|authorization|cookie|api_key", re.I)
 
 
@@ -46,6 +47,8 @@ def redact_secrets(
             _names_a_secret(key) and value not in (None, "")
         ):
             event[key] = REDACTED
+        elif isinstance(value, str):
+            event[key] = redact_tokens(value)  # a path or query that carries one
     return event
 
 

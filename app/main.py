@@ -13,19 +13,22 @@ from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, FastAPI
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.middleware.cors import CORSMiddleware
 
 from app import __version__
 from app.api import root
 from app.api.body import BodySizeLimit
+from app.api.cors import CORS_EXPOSED_HEADERS, CORS_METHODS, CORS_REQUEST_HEADERS
 from app.api.methods import API_PREFIX, ApiPathMiddleware
 from app.api.openapi import install_openapi, operation_id
 from app.api.proxy import ProxyHeadersMiddleware
+from app.api.ratelimit import RateLimitMiddleware
 from app.api.response_cache import Freshness, ResponseCache
+from app.api.security import SecurityHeadersMiddleware
 from app.browsable.middleware import BrowsableApiMiddleware
 from app.categories.router import router as categories_router
 from app.config import Settings
 from app.db.engine import create_engine, create_sessionmaker
-from app.docs_policy import DocsPolicyMiddleware
 from app.errors import install_error_handlers
 from app.fetches.router import router as fetches_router
 from app.grids.router import router as grids_router
@@ -158,7 +161,24 @@ def create_app(
     app.add_middleware(BodySizeLimit)
     app.add_middleware(ApiPathMiddleware, fastapi_app=app)
     app.add_middleware(BrowsableApiMiddleware, fastapi_app=app)
-    app.add_middleware(DocsPolicyMiddleware)
+    # The edge, inside the proxy headers (the client's real address and
+    # scheme), outermost last: rate limits answer a 429 before any work;
+    # CORS, when configured, wraps them so a browser can read a 429 too and
+    # preflights never count; security headers go on every answer, those
+    # two's included.
+    app.add_middleware(
+        RateLimitMiddleware, writes=settings.write_rate, reads=settings.read_rate
+    )
+    if settings.cors_allow_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allow_origins,
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
+            max_age=600,
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(
         ProxyHeadersMiddleware,
         trusted_hosts=[h.strip() for h in settings.forwarded_allow_ips.split(",")],

@@ -46,6 +46,7 @@ _PROBLEMS = {
     412: "If-Match or If-Unmodified-Since names a version that is no longer current; ETag gives the current one.",
     415: "The body is not sent as JSON.",
     422: "A path, query or body field is invalid; `errors` names each one.",
+    429: "Too many requests from this token or client address (RATE_LIMIT_WRITES for writes, RATE_LIMIT_READS for reads, when set); Retry-After says when to try again. Every answer of a limited request carries the RateLimit headers.",
     503: "The database is unavailable; Retry-After says when to try again.",
 }
 
@@ -77,6 +78,14 @@ def problems(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, A
         model = ValidationProblem if status == 422 else Problem
         answers[status] = {"model": model, "description": description}
     return answers
+
+
+def _problem_answer(status: int) -> dict[str, Any]:
+    """A problem answer as the document writes it, for one added after FastAPI."""
+    return {
+        "description": _PROBLEMS[status],
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
 
 
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
@@ -156,6 +165,24 @@ _ANSWER_HEADERS = {
         "WWW-Authenticate": {"description": "The Bearer challenge.", "schema": _STRING}
     },
     "412": {"ETag": _VALIDATOR_HEADERS["ETag"]},
+    "429": {
+        "Retry-After": {
+            "description": "Seconds until the window resets.",
+            "schema": {"type": "integer"},
+        },
+        "RateLimit-Limit": {
+            "description": "Requests allowed in a window.",
+            "schema": {"type": "integer"},
+        },
+        "RateLimit-Remaining": {
+            "description": "Requests left in this window.",
+            "schema": {"type": "integer"},
+        },
+        "RateLimit-Reset": {
+            "description": "Seconds until the window resets.",
+            "schema": {"type": "integer"},
+        },
+    },
     "503": {
         "Retry-After": {
             "description": "Seconds to wait.",
@@ -177,8 +204,29 @@ def _document_problems(operation: dict[str, Any]) -> None:
             answer["content"] = {PROBLEM_JSON: content.pop("application/json")}
 
 
+_PAGE = {
+    "schema": {
+        "type": "string",
+        "description": "The browsable API's HTML page of the JSON (format=api, or a browser's Accept).",
+    }
+}
+
+
+def _document_pages(answers: dict[str, Any]) -> None:
+    """A GET's JSON answers, problems too, also come as the browsable page
+    (but for a 429, which is answered before the page is made)."""
+    for status, answer in answers.items():
+        if status == "429":
+            continue
+        content = answer.get("content", {})
+        if "application/json" in content or PROBLEM_JSON in content:
+            content.setdefault("text/html", _PAGE)
+
+
 def _document_operation(path: str, method: str, operation: dict[str, Any]) -> None:
     answers: dict[str, Any] = operation["responses"]
+    # Every API operation is rate limited when its kind's limit is set.
+    answers.setdefault("429", _problem_answer(429))
     for status, answer in answers.items():
         if status in _ANSWER_HEADERS:
             answer.setdefault("headers", {}).update(_ANSWER_HEADERS[status])
@@ -193,6 +241,8 @@ def _document_operation(path: str, method: str, operation: dict[str, Any]) -> No
             if len(kept) == 1:
                 del schema["anyOf"]
                 schema.update(kept[0])
+    if method == "get":
+        _document_pages(answers)
     if method == "get" and "304" in answers:
         if path.endswith(_VALIDATED_BY_CONTENT):
             # No moment dates these answers: an ETag only, no Last-Modified.

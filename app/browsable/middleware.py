@@ -27,6 +27,7 @@ from markupsafe import Markup
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.methods import API_PREFIX
+from app.redaction import redact_tokens
 
 _TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -231,12 +232,12 @@ class BrowsableApiMiddleware:
             name=name,
             description=description,
             method=scope["method"],
-            target=f"{path}?{unquote(query)}" if query else path,
+            target=redact_tokens(f"{path}?{unquote(query)}" if query else path),
             status=status,
             reason=reason,
             headers=shown,
             body=render_json(data),
-            json_url=f"{path}?{_with_format(query, 'json')}",
+            json_url=redact_tokens(f"{path}?{_with_format(query, 'json')}"),
             root=f"{API_PREFIX}/?format=api",
         )
 

@@ -364,6 +364,38 @@ def outage_cases(auth: dict[str, str]) -> list[Case]:
     return found
 
 
+def limited_cases(auth: dict[str, str]) -> list[Case]:
+    """Every rate-limited operation, once its client has used up its limit."""
+    found = []
+    for method, template in OPERATIONS:
+        if not template.startswith("/api/"):
+            continue
+        path = template.format(package="2403", category_id="1", grid="7", feature="1")
+        found.append(Case(method, path, template, 429, auth if method != "get" else {}))
+    return found
+
+
+@pytest.fixture
+async def limited_client(
+    settings: Settings, auth: dict[str, str]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that has made its one read and, with the token, its one write."""
+    limited: FastAPI = create_app(
+        settings.model_copy(
+            update={"rate_limit_writes": "1/hour", "rate_limit_reads": "1/hour"}
+        )
+    )
+    async with (
+        LifespanManager(limited),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=limited), base_url="http://testserver"
+        ) as client,
+    ):
+        await client.get("/api/v4/")
+        await client.post("/api/v4/packages/nope/fetch/", headers=auth)
+        yield client
+
+
 @pytest.fixture
 async def catalogue(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     await make_category(sessionmaker)
@@ -486,6 +518,7 @@ async def test_the_schema_checker_checks_formats(client: httpx.AsyncClient) -> N
 async def test_every_answer_matches_the_document_and_every_documented_one_happens(
     client: httpx.AsyncClient,
     outage_client: httpx.AsyncClient,
+    limited_client: httpx.AsyncClient,
     auth: dict[str, str],
     admin_auth: dict[str, str],
     read_auth: dict[str, str],
@@ -498,6 +531,7 @@ async def test_every_answer_matches_the_document_and_every_documented_one_happen
     for case, http in [
         *((c, client) for c in cases(tokens)),
         *((c, outage_client) for c in outage_cases(auth)),
+        *((c, limited_client) for c in limited_cases(auth)),
     ]:
         headers = dict(case.headers)
         if case.etag_of is not None:

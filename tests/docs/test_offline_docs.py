@@ -97,11 +97,15 @@ async def test_the_docs_pages_may_load_nothing_from_elsewhere(
         "default-src 'self'; script-src 'self' 'unsafe-inline'; "
         "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
         "font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
-        "frame-ancestors 'self'"
+        "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
     )
 
 
-async def test_api_answers_carry_no_docs_policy(client: httpx.AsyncClient) -> None:
+async def test_api_answers_carry_the_api_policy_not_the_docs_one(
+    client: httpx.AsyncClient,
+) -> None:
     response = await client.get("/api/v4/")
 
-    assert "content-security-policy" not in response.headers
+    assert response.headers["content-security-policy"] == (
+        "default-src 'none'; frame-ancestors 'none'"
+    )
