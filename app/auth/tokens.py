@@ -134,7 +134,12 @@ async def _record_use(session: AsyncSession, token: ApiToken, now: datetime) -> 
 
 _bearer = HTTPBearer(
     auto_error=False,
-    description="A token made with `packages-api token create NAME`.",
+    description=(
+        "A token made with `packages-api token create NAME [--scope SCOPE]`. "
+        "Scopes: `write` edits, adds and asks for refreshes; `admin` also "
+        "removes (every DELETE); `read` only reads what needs a token (the "
+        "edit log). An operation's 403 names the scope it needs."
+    ),
 )
 _NO_BEARER = (
     "Authentication credentials were not provided: send "

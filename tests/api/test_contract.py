@@ -407,6 +407,7 @@ async def catalogue(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     await make_feature(sessionmaker, id=2, grid_id=7, title="Async", order=1)
     await make_feature(sessionmaker, id=3, grid_id=8, title="Locked")
     await sync_ids(sessionmaker, "grid_features")
+    await sync_ids(sessionmaker, "packages")
     await make_cells(sessionmaker, 7, {(1, 2403): "yes"})
     await make_cells(sessionmaker, 8, {(3, 2403): "yes"})
 

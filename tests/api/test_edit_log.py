@@ -12,7 +12,7 @@ from app.auth.tokens import revoke_token
 from app.models import Package, PackageEdit
 from tests.api.conftest import bearer
 from tests.api.problems import problem
-from tests.factories import make_category, make_grid, make_package
+from tests.factories import make_category, make_grid, make_package, sync_ids
 
 URL = "/api/v4/packages/2403/"
 EDITS = f"{URL}edits/"
@@ -33,6 +33,7 @@ async def example(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         repo_url="https://github.com/example/example",
         grid_ids=(7,),
     )
+    await sync_ids(sessionmaker, "packages")  # a POST takes the next free id
 
 
 async def log_of(

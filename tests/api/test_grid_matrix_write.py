@@ -48,6 +48,7 @@ async def grids(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     await make_cells(sessionmaker, 8, {(5, 3): "MIT"})
     await make_cells(sessionmaker, 10, {(4, 6): "yes"})
     await sync_ids(sessionmaker, "grid_features")
+    await sync_ids(sessionmaker, "packages")  # a POST takes the next free id
 
 
 async def matrix(client: httpx.AsyncClient, path: str = FORMS) -> dict[str, Any]:

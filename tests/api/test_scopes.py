@@ -12,7 +12,13 @@ from app.db.base import utcnow
 from app.models import ApiToken, Package, PackageEdit
 from tests.api.conftest import Statements, bearer
 from tests.api.problems import problem
-from tests.factories import make_category, make_feature, make_grid, make_package
+from tests.factories import (
+    make_category,
+    make_feature,
+    make_grid,
+    make_package,
+    sync_ids,
+)
 
 GRID = "/api/v4/grids/7"
 WRITES = [
@@ -39,6 +45,7 @@ async def catalogue(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     await make_package(sessionmaker, id=2403, slug="example", grid_ids=(7,))
     await make_package(sessionmaker, id=2404, slug="other")
     await make_feature(sessionmaker, id=1, grid_id=7, title="Python 3")
+    await sync_ids(sessionmaker, "packages")  # a POST takes the next free id
 
 
 async def snapshot(client: httpx.AsyncClient) -> list[Any]:
