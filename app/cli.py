@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 import uvicorn
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -115,6 +115,11 @@ async def _import(
         await writing(session)
         summary = await import_catalog(session, document, fetched_hosts(settings))
         await session.commit()
+        if session.get_bind().dialect.name == "postgresql":
+            # Fresh statistics, so the planner sees the catalogue as it is
+            # now rather than waiting for autovacuum to notice the import.
+            await session.execute(text("ANALYZE"))
+            await session.commit()
     return summary
 
 

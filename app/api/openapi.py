@@ -131,7 +131,7 @@ _CONDITIONAL_GET = [
     },
 ]
 # GETs whose ETag is a digest of the answer itself (see content_validators).
-_VALIDATED_BY_CONTENT = ("/api/v4/search/", "/matrix/", "/score/")
+_VALIDATED_BY_CONTENT = ("/api/v4/search/", "/matrix/", "/score/", "/cells/{package}/")
 _PRECONDITIONS = [
     {
         "name": "If-Match",

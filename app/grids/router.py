@@ -223,14 +223,30 @@ async def get_grid_matrix(
     response_model=FeatureRead,
     summary="Get a grid feature",
     response_description="The feature.",
-    responses=problems(404, 503, not_found="No such grid, or no such feature in it."),
+    responses={
+        **NOT_MODIFIED,
+        **problems(404, 503, not_found="No such grid, or no such feature in it."),
+    },
 )
 async def get_grid_feature(
-    grid: str, feature: str, session: SessionDep, settings: SettingsDep
-) -> FeatureRead:
+    grid: str,
+    feature: str,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    links: LinksDep,
+) -> FeatureRead | Response:
     """Get one feature (row) of a grid."""
     row = await _grid(session, grid)
-    return FeatureRead.build(await _feature(session, row, feature), settings.zone)
+    found = await _feature(session, row, feature)
+    answer = FeatureRead.build(found, settings.zone)
+    validators = digest_validators(
+        (answer.model_dump_json(),), found.modified, links, settings
+    )
+    if (unchanged := not_modified(request, response, validators, settings)) is not None:
+        return unchanged
+    return answer
 
 
 @router.post(
@@ -319,11 +335,21 @@ async def delete_grid_feature(
     response_model=CellRead,
     summary="Get a grid cell",
     response_description="The cell's text.",
-    responses=problems(404, 503, not_found="No such grid, feature, package or cell."),
+    responses={
+        **NOT_MODIFIED,
+        **problems(404, 503, not_found="No such grid, feature, package or cell."),
+    },
 )
 async def get_grid_cell(
-    grid: str, feature: str, package: str, session: SessionDep
-) -> CellRead:
+    grid: str,
+    feature: str,
+    package: str,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    links: LinksDep,
+) -> CellRead | Response:
     """Get the text one package has for one feature of a grid."""
     row = await _grid(session, grid)
     found = await _feature(session, row, feature)
@@ -331,7 +357,12 @@ async def get_grid_cell(
     text = await repository.cell_text(session, found.id, column.id)
     if text is None:
         raise NotFound(_no_cell(found, column))
-    return CellRead(feature=found.id, package=column.id, text=text)
+    answer = CellRead(feature=found.id, package=column.id, text=text)
+    # A cell keeps no time of its own: validated by what it says.
+    validators = content_validators(answer.model_dump_json(), links, settings)
+    if (unchanged := not_modified(request, response, validators, settings)) is not None:
+        return unchanged
+    return answer
 
 
 @router.put(
