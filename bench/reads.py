@@ -103,6 +103,8 @@ class DatabaseReport:
     refresh_without: Run | None = None
     refresh_with: Run | None = None
     refreshed: int = 0  # packages the refresher fetched while measured
+    refresher_cpu: float = 0.0  # its busy share (1.0 = one core)
+    refresher_in_flight: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
 
@@ -283,11 +285,17 @@ def bench_database(
     if refresher.process.poll() is not None:
         tail = refresher.log.read_text(errors="replace")[-2000:]
         raise SystemExit(f"packages-api worker stopped:\n{tail}")
-    before = serving.upstream_stats(upstream)["requests"]["pypi"]
+    serving.upstream_reset(upstream)
+    fetching = refresher.workers()
+    cpu_before, started = serving.cpu_seconds(fetching), time.monotonic()
     report.refresh_with = measure_balanced(
         server, detail, 32, args.duration, args.warmup, etag
     )
-    report.refreshed = serving.upstream_stats(upstream)["requests"]["pypi"] - before
+    elapsed = time.monotonic() - started
+    report.refresher_cpu = (serving.cpu_seconds(fetching)[0] - cpu_before[0]) / elapsed
+    stats = serving.upstream_stats(upstream)
+    report.refreshed = stats["requests"]["pypi"]
+    report.refresher_in_flight = stats["peak_in_flight"]
     check_errors(
         report, "ours package by id c=32, refresher on", report.refresh_with, detail
     )
@@ -390,7 +398,11 @@ def print_report(report: DatabaseReport, document: dict) -> list[tuple[bool, str
         print(
             f"package by id c=32 with the refresher:    {with_.rps:.0f} req/s,"
             f" p99 {with_.p99_ms:.2f} ms, CPU {fmt_cpu(report.refresh_with)};"
-            f" it fetched {report.refreshed} packages meanwhile"
+            f" it fetched {report.refreshed} packages meanwhile (warm-up included),"
+            f" CPU {report.refresher_cpu:.0%}, most upstream requests in flight:"
+            f" GitHub {report.refresher_in_flight.get('github', 0)},"
+            f" PyPI {report.refresher_in_flight.get('pypi', 0)}"
+            f" (FETCH_CONCURRENCY {serving.REFRESH_CONCURRENCY})"
         )
         verdicts.append(
             (

@@ -69,6 +69,7 @@ ALWAYS = (
     "django-storages",
     "django-environ",
 )
+REFRESH_CONCURRENCY = 16  # FETCH_CONCURRENCY's default: the refresher at full
 DUMMY_TOKEN = "bench-dummy-token"  # only ever sent to the loopback stand-in
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 SLUG = re.compile(r"^[-a-zA-Z0-9_]+$")
@@ -295,6 +296,7 @@ def refresher_env(base: Mapping[str, str]) -> dict[str, str]:
         **base,
         "GITHUB_TOKEN": DUMMY_TOKEN,
         "FETCH_INTERVAL": "1",
+        "FETCH_CONCURRENCY": str(REFRESH_CONCURRENCY),
         "FETCH_POLL_SECONDS": "1",
         "LOG_LEVEL": "WARNING",
     }
@@ -719,3 +721,9 @@ def upstream_stats(upstream: Started) -> dict[str, Any]:
     with urllib.request.urlopen(f"{upstream.url}/_stats", timeout=5) as answer:
         stats: dict[str, Any] = json.loads(answer.read())
     return stats
+
+
+def upstream_reset(upstream: Started) -> None:
+    request = urllib.request.Request(f"{upstream.url}/_reset", method="POST")
+    with urllib.request.urlopen(request, timeout=5):
+        pass
