@@ -84,15 +84,19 @@ def catalogue_rows() -> list[dict[str, str]]:
 
 
 def about_100(text: str, filler: Sequence[str], rng: random.Random) -> str:
-    """A description of about 100 characters: the summary, topped up or cut."""
-    words = text.split()
-    while len(" ".join(words)) < 90:
-        words += rng.choice(filler).split()
+    """A description of 95 to 110 characters: the summary, topped up or cut.
+
+    Words that would run past 110 are skipped, so that a long word does not
+    end the description short.
+    """
     out = ""
-    for word in words:
-        if len(out) + len(word) + 1 > 110:
-            break
-        out = f"{out} {word}" if out else word
+    words = text.split()
+    while len(out) < 95:
+        if not words:
+            words = rng.choice(filler).split()
+        word = words.pop(0)
+        if len(out) + len(word) + 1 <= 110:
+            out = f"{out} {word}" if out else word
     return out
 
 
@@ -697,6 +701,18 @@ def start_wrk(
         text=True,
         env=dict(env) if env is not None else None,
     )
+
+
+@contextlib.contextmanager
+def stopped_on_error(process: subprocess.Popen[str]) -> Iterator[None]:
+    """A background wrk is killed if the run stops while it runs."""
+    try:
+        yield
+    except BaseException:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        raise
 
 
 def finish_wrk(process: subprocess.Popen[str], seconds: float) -> WrkResult:

@@ -50,6 +50,7 @@ class Segment:
     number: int
     result: WrkResult
     statuses: Counter[tuple[str, int]]
+    fetched: int = 0  # packages the refresher asked PyPI for meanwhile
 
     @property
     def errors(self) -> int:
@@ -158,13 +159,16 @@ def main() -> int:
                 script=SCRIPT,
                 env=wrk_env,
             )
-            result = serving.finish_wrk(process, args.segment_seconds)
-            segment = Segment(number, result, statuses(result.output))
-            segments.append(segment)
+            with serving.stopped_on_error(process):
+                result = serving.finish_wrk(process, args.segment_seconds)
             now_fetched = serving.upstream_stats(upstream)["requests"]["pypi"]
+            segment = Segment(
+                number, result, statuses(result.output), now_fetched - fetched
+            )
+            segments.append(segment)
             print(
                 f"{number:>3} {result.rps:>7.0f} {result.p50_ms:>7.1f}"
-                f" {result.p99_ms:>8.1f} {segment.errors:>6} {now_fetched - fetched:>7}"
+                f" {result.p99_ms:>8.1f} {segment.errors:>6} {segment.fetched:>7}"
                 f"  {fmt_statuses(segment.statuses)}"
                 + (
                     f"; socket errors {result.socket_errors}"
@@ -206,6 +210,11 @@ def main() -> int:
             + f" (target < {TARGET_GROWTH:+.0%} each)",
         ),
         (errors == 0, f"errors: {errors} in {total} requests (target 0)"),
+        (
+            all(segment.fetched for segment in segments),
+            "the refresher fetched in every segment: "
+            + ", ".join(str(segment.fetched) for segment in segments),
+        ),
     ]
     print()
     for ok, line in verdicts:
