@@ -91,6 +91,7 @@ class Run:
     held: list[int]  # established connections per worker, mid-window
     flagged: bool = False
     retried: bool = False
+    first: "Run | None" = None  # the flagged first try, when this is the second
 
 
 @dataclass(slots=True)
@@ -210,6 +211,7 @@ def measure_balanced(
     if run.flagged:
         again = measure(server, point, connections, seconds, warmup, etag)
         again.retried = True
+        again.first = run
         return again
     return run
 
@@ -236,10 +238,13 @@ def check_errors(
     longer matched would be measured as 200s. So each endpoint is asked once
     more after its window, and must still answer its status.
     """
-    result = run.result
-    if result.errors:
+    for one in (run.first, run):
+        if one is None or not one.result.errors:
+            continue
+        result = one.result
         report.errors.append(
-            f"{what}: {result.non_2xx_3xx} non-2xx/3xx answers,"
+            f"{what}{' (1st try)' if one is run.first else ''}:"
+            f" {result.non_2xx_3xx} non-2xx/3xx answers,"
             f" socket errors {result.socket_errors} in {result.requests} requests"
         )
     headers = {"If-None-Match": etag} if point.conditional else {}
