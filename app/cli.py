@@ -166,6 +166,10 @@ def serve(
         # one line per request (`request.finished`) instead of uvicorn's.
         log_config=None,
         access_log=False,
+        # On SIGTERM, requests in flight get this long; a client that
+        # trickles its body or never reads the answer cannot hold a
+        # shutdown (or a deployment) open for longer.
+        timeout_graceful_shutdown=30,
     )
     if metrics_folder is not None:
         shutil.rmtree(metrics_folder, ignore_errors=True)

@@ -46,6 +46,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.redaction import redact_tokens
 
@@ -303,6 +304,39 @@ def _is_outage(exc: DBAPIError) -> bool:
     # starting up: "cannot connect now").
     code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
     return isinstance(code, str) and code[:2] in ("08", "53", "57")
+
+
+class UnexpectedErrors:
+    """Turns an exception no handler took into the 500 problem, in here.
+
+    Starlette answers such exceptions from its outermost layer, outside
+    every middleware of the app, so that answer would carry no security
+    headers and no request id. Caught innermost, it goes out like any other.
+    An answer already under way cannot be replaced: then the exception
+    goes on up.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def noting(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noting)
+        except Exception as exc:
+            if started:
+                raise
+            answer = await _unexpected(Request(scope, receive), exc)
+            await answer(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

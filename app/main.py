@@ -29,7 +29,7 @@ from app.browsable.middleware import BrowsableApiMiddleware
 from app.categories.router import router as categories_router
 from app.config import Settings
 from app.db.engine import create_engine, create_sessionmaker
-from app.errors import install_error_handlers
+from app.errors import UnexpectedErrors, install_error_handlers
 from app.fetches.router import router as fetches_router
 from app.grids.router import router as grids_router
 from app.logging import configure_logging
@@ -150,7 +150,10 @@ def create_app(
     # turns the finished JSON answer (Allow header included) into a page;
     # bodies too large are refused before anything reads them; metrics come
     # next, where the matched route is in the scope; innermost, the response
-    # cache answers what it can before any route runs.
+    # cache answers what it can before any route runs. Innermost of all, an
+    # exception no handler took becomes the 500 problem, so that it too goes
+    # out through every layer above (security headers, request id).
+    app.add_middleware(UnexpectedErrors)
     if caching:
         app.add_middleware(
             ResponseCache,

@@ -4,7 +4,8 @@ A body must say it is JSON (`application/json`, or a `+json` type such as
 `application/merge-patch+json`), else 415 names the accepted types. A JSON
 object with a key twice is refused: which value the client meant is a guess.
 A body larger than `MAX_BODY_BYTES` is a 413, refused before it is read
-whole: by its Content-Length when it has one, else as it streams in.
+whole: by its Content-Length when it has one, else as it streams in. A
+body that is not UTF-8, or nests deeper than `MAX_DEPTH`, is a 400.
 """
 
 import json
@@ -31,6 +32,36 @@ class UnsupportedMediaType(ApiError):
     )
 
 
+class UnreadableBody(ApiError):
+    status_code = 400
+
+
+# Deeper than any document this service takes, and far from the depth at
+# which walking the value recursively would fail.
+MAX_DEPTH = 32
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether arrays and objects nest deeper than MAX_DEPTH, walked without
+    recursion."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = (
+            item.values()
+            if isinstance(item, dict)
+            else item
+            if isinstance(item, list)
+            else ()
+        )
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > MAX_DEPTH:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
 class _DuplicateKey(ValueError):
     def __init__(self, key: str) -> None:
         super().__init__(key)
@@ -53,7 +84,11 @@ async def _check_json_body(request: Request) -> None:
     if media_type not in ACCEPTED_TYPES and not media_type.endswith("+json"):
         raise UnsupportedMediaType()
     try:
-        json.loads(await request.body(), object_pairs_hook=_unique_keys)
+        text = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UnreadableBody("The body is not UTF-8 text.") from exc
+    try:
+        document = json.loads(text, object_pairs_hook=_unique_keys)
     except _DuplicateKey as exc:
         raise InvalidFields(
             [
@@ -66,6 +101,10 @@ async def _check_json_body(request: Request) -> None:
         ) from exc
     except (ValueError, RecursionError):
         return  # malformed JSON is reported by the body's own validation
+    if _too_deep(document):
+        raise UnreadableBody(
+            f"The body's JSON nests arrays and objects deeper than {MAX_DEPTH} levels."
+        )
 
 
 JsonBody = Annotated[None, Depends(_check_json_body)]

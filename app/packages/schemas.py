@@ -135,11 +135,14 @@ def _is_http_url(value: str) -> bool:
 
 
 def has_nul(value: Any) -> bool:
-    """Whether a string, or a string in a list, holds a NUL character."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, list):
-        return any(has_nul(item) for item in value)
+    """Whether a string, or a string in (nested) lists, holds a NUL character."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return True
+        if isinstance(item, list):
+            pending.extend(item)
     return False
 
 

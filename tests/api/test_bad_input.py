@@ -254,6 +254,10 @@ async def test_a_bug_is_a_500_problem_that_tells_nothing_of_it(
 
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"
+    # It goes out through every layer, like any other answer.
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-security-policy"].startswith("default-src 'none'")
+    assert len(response.headers["x-request-id"]) == 32
     assert response.json() == {
         "type": "https://www.rfc-editor.org/rfc/rfc9110#section-15.6.1",
         "title": "Internal Server Error",
@@ -279,3 +283,48 @@ async def test_a_body_that_is_not_json_text_is_400(
         problem(400, "The body cannot be read as JSON: send UTF-8 text.", URL),
     )
     assert (await client.get(URL)).json()["title"] == "Five"
+
+
+@pytest.mark.usefixtures("package")
+@pytest.mark.parametrize(
+    ("content", "detail"),
+    [
+        (
+            '{"title": "utf16"}'.encode("utf-16"),
+            "The body is not UTF-8 text.",
+        ),
+        (
+            b'{"title": ' + b"[" * 33 + b"]" * 33 + b"}",
+            "The body's JSON nests arrays and objects deeper than 32 levels.",
+        ),
+        (
+            b'{"title": ' + b"[" * 600 + b"]" * 600 + b"}",
+            "The body's JSON nests arrays and objects deeper than 32 levels.",
+        ),
+    ],
+)
+async def test_a_body_not_utf8_or_nested_too_deep_is_400_and_changes_nothing(
+    client: httpx.AsyncClient, auth: dict[str, str], content: bytes, detail: str
+) -> None:
+    response = await client.patch(
+        URL, headers={**auth, "Content-Type": "application/json"}, content=content
+    )
+
+    assert (response.status_code, response.json()) == (
+        400,
+        problem(400, detail, URL),
+    )
+    assert (await client.get(URL)).json()["title"] == "Five"
+
+
+@pytest.mark.usefixtures("package")
+async def test_json_nested_to_the_limit_is_read_and_judged_by_the_schema(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    body = b'{"title": ' + b"[" * 31 + b"]" * 31 + b"}"
+    response = await client.patch(
+        URL, headers={**auth, "Content-Type": "application/json"}, content=body
+    )
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["body", "title"]
