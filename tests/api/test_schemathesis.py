@@ -50,7 +50,7 @@ from tests.live import LiveServer, live_server
 
 
 class BOUNDS:
-    """How much the run does: about a minute per database on two cores."""
+    """How much the run does: 20 to 40 s per database on two cores."""
 
     # Generated requests per operation and generation mode (each sent twice).
     examples = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "8"))
