@@ -50,13 +50,16 @@ from tests.live import LiveServer, live_server
 
 
 class BOUNDS:
-    """How much the run does: about a minute per database on two cores."""
+    """How much the run does: 20 to 40 s per database on two cores."""
 
     # Generated requests per operation and generation mode (each sent twice).
     examples = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "8"))
     # Stateful scenarios, and the most calls in one.
     scenarios = int(os.environ.get("SCHEMATHESIS_SCENARIOS", "") or examples * 2)
     steps = int(os.environ.get("SCHEMATHESIS_STEPS", "6"))
+    # pytest-timeout's limit for the test, grown with the run (about 3 s per
+    # example on two cores, for all operations together).
+    timeout = 120 + 6 * examples + 2 * scenarios * steps
 
 
 CHECKS: list[CheckFunction] = [
@@ -103,9 +106,15 @@ async def served(
 
 
 def _failure(label: str, exc: BaseException) -> str:
-    return f"{label}: {type(exc).__name__}: {str(exc)[:2000]}"
+    """What went wrong, with the failures a group (or a flaky replay) holds."""
+    lines = [f"{label}: {type(exc).__name__}: {str(exc)[:2000]}"]
+    for inner in [*getattr(exc, "exceptions", ()), exc.__cause__]:
+        if inner is not None:
+            lines.append(_failure("  caused by", inner))
+    return "\n".join(lines)
 
 
+@pytest.mark.timeout(BOUNDS.timeout)
 def test_every_operation_answers_as_documented(
     served: tuple[LiveServer, str],
 ) -> None:
