@@ -145,25 +145,26 @@ def create_app(
     app.include_router(health.router)
     app.include_router(metrics.router)
 
-    # Outermost last. The request id is bound before anything logs; proxy
-    # headers come next, so links and paths see the truth; the browsable API
-    # turns the finished JSON answer (Allow header included) into a page;
-    # bodies too large are refused before anything reads them; metrics come
-    # next, where the matched route is in the scope; innermost, the response
-    # cache answers what it can before any route runs. Innermost of all, an
-    # exception no handler took becomes the 500 problem, so that it too goes
-    # out through every layer above (security headers, request id).
+    # Outermost last. Innermost, an exception no handler took becomes the
+    # 500 problem, so that it too goes out through every layer above; metrics
+    # come next, where the matched route is in the scope; bodies too large are
+    # refused before anything reads them; the path middleware adds the slash
+    # and Allow, and the browsable API turns the finished JSON answer into a
+    # page. The response cache keeps those finished answers and sends them
+    # again from outside all of that, recording its own metrics. The request
+    # id is bound before anything logs; proxy headers are applied before
+    # anything builds a link.
     app.add_middleware(UnexpectedErrors)
+    app.add_middleware(metrics.RequestMetricsMiddleware)
+    app.add_middleware(BodySizeLimit)
+    app.add_middleware(ApiPathMiddleware, fastapi_app=app)
+    app.add_middleware(BrowsableApiMiddleware, fastapi_app=app)
     if caching:
         app.add_middleware(
             ResponseCache,
             max_bytes=settings.response_cache_mb * 2**20,
             freshness=freshness,
         )
-    app.add_middleware(metrics.RequestMetricsMiddleware)
-    app.add_middleware(BodySizeLimit)
-    app.add_middleware(ApiPathMiddleware, fastapi_app=app)
-    app.add_middleware(BrowsableApiMiddleware, fastapi_app=app)
     # The edge, inside the proxy headers (the client's real address and
     # scheme), outermost last: rate limits answer a 429 before any work;
     # CORS, when configured, wraps them so a browser can read a 429 too and

@@ -20,6 +20,7 @@ change, when every hot answer is missed at once.
 """
 
 import asyncio
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,13 +30,14 @@ from cachetools import LRUCache
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.caching import fresh_for, http_date
-from app.ops.metrics import CACHED_ANSWERS
+from app.ops.metrics import CACHED_ANSWERS, ROUTE_NOTE, UNMATCHED, record_request
 
 Headers = list[tuple[bytes, bytes]]
 Key = tuple[str, str, bytes, str, bytes, bytes]
 
-# Headers a 304 from here repeats from the 200 it stands for (RFC 9110 15.4.5).
-_VALIDATION = (b"etag", b"last-modified", b"cache-control", b"vary")
+# Headers a 304 from here repeats from the 200 it stands for (RFC 9110
+# 15.4.5), and the Allow that every API answer carries.
+_VALIDATION = (b"etag", b"last-modified", b"cache-control", b"vary", b"allow")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +47,7 @@ class Entry:
     body: bytes
     etag: str
     last_modified: datetime | None
-    route: Any  # the route that built it, for metrics and logs on a hit
+    route: str  # the template of the route that made it, for metrics and logs
 
     @property
     def size(self) -> int:
@@ -128,9 +130,11 @@ class ResponseCache:
             if waiting is not None:
                 entry = await asyncio.shield(waiting)
         if entry is not None:
+            started = time.perf_counter()
             self.hits.inc()
-            scope["route"] = entry.route
-            await _replay(entry, headers, send)
+            status = await _replay(entry, headers, send)
+            elapsed = time.perf_counter() - started
+            record_request(method, entry.route, scope["path"], status, elapsed)
             return
         self.misses.inc()
         await self._build(key, scope, receive, send)
@@ -156,10 +160,13 @@ class ResponseCache:
             await send(message)
 
         entry = None
+        note: dict[str, str] = {}
+        scope[ROUTE_NOTE] = note
         try:
             await self.app(scope, receive, keep)
             if size <= self.max_entry:
-                entry = _entry(start, b"".join(chunks), scope.get("route"))
+                route = note.get("route", UNMATCHED)
+                entry = _entry(start, b"".join(chunks), route)
             if entry is not None and self.freshness.generation == generation:
                 self.entries[key] = entry
         finally:
@@ -185,7 +192,7 @@ def _key(scope: Scope, headers: dict[bytes, bytes]) -> Key:
     )
 
 
-def _entry(start: Message | None, body: bytes, route: Any) -> Entry | None:
+def _entry(start: Message | None, body: bytes, route: str) -> Entry | None:
     """What to keep of an answer, or None when it is not for keeping."""
     if start is None or start["status"] != 200:
         return None
@@ -208,7 +215,8 @@ def _entry(start: Message | None, body: bytes, route: Any) -> Entry | None:
     )
 
 
-async def _replay(entry: Entry, request: dict[bytes, bytes], send: Send) -> None:
+async def _replay(entry: Entry, request: dict[bytes, bytes], send: Send) -> int:
+    """Send the kept answer, or its 304; the status sent."""
     if_none_match = request.get(b"if-none-match")
     if_modified_since = request.get(b"if-modified-since")
     if (if_none_match or if_modified_since) and fresh_for(
@@ -217,7 +225,7 @@ async def _replay(entry: Entry, request: dict[bytes, bytes], send: Send) -> None
         headers = [(n, v) for n, v in entry.headers if n.lower() in _VALIDATION]
         await send({"type": "http.response.start", "status": 304, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
-        return
+        return 304
     await send(
         {
             "type": "http.response.start",
@@ -226,6 +234,7 @@ async def _replay(entry: Entry, request: dict[bytes, bytes], send: Send) -> None
         }
     )
     await send({"type": "http.response.body", "body": entry.body})
+    return entry.status
 
 
 def _text(value: bytes | None) -> str | None:

@@ -247,3 +247,25 @@ async def test_while_changes_cannot_be_heard_nothing_is_answered_from_memory(
     assert answer.status_code == 200
     assert len(answering(seen)) == 4, seen
     cached_app.state.freshness.heard()
+
+
+@pytest.mark.usefixtures("catalogue")
+async def test_an_answer_from_memory_is_counted_and_logged_under_its_route(
+    cached: httpx.AsyncClient,
+) -> None:
+    from app.ops.metrics import REQUESTS
+
+    def answered(status: str) -> float:
+        sample = REQUESTS.labels("GET", "/api/v4/packages/{package}/", status)
+        return float(sample._value.get())
+
+    await cached.get(URL)
+    before = (answered("200"), answered("304"))
+    again = await cached.get(URL)
+    revalidated = await cached.get(
+        URL, headers={"If-None-Match": again.headers["etag"]}
+    )
+
+    assert (again.status_code, revalidated.status_code) == (200, 304)
+    assert revalidated.headers["allow"] == again.headers["allow"]
+    assert (answered("200"), answered("304")) == (before[0] + 1, before[1] + 1)
