@@ -16,7 +16,10 @@ change; while changes cannot be heard the cache is not used at all.
 
 Concurrent misses for the same request are built once: the others wait for
 that answer instead of building it again, which matters right after a
-change, when every hot answer is missed at once.
+change, when every hot answer is missed at once. A change heard while an
+answer is built leaves those already waiting with it (they asked while the
+change was being made, as its own client did), keeps it out of the cache,
+and sends later requests to a build of their own.
 """
 
 import asyncio
@@ -100,7 +103,14 @@ class ResponseCache:
         self.building: dict[Key, asyncio.Future[Entry | None]] = {}
         self.hits = CACHED_ANSWERS.labels("hit")
         self.misses = CACHED_ANSWERS.labels("miss")
-        freshness.subscribe(self.entries.clear)
+        freshness.subscribe(self._forget)
+
+    def _forget(self) -> None:
+        # Requests that come after a change must not wait for an answer
+        # begun before it; those already waiting share it, as its own
+        # client does: they were asked while the change was being made.
+        self.entries.clear()
+        self.building = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -170,11 +180,9 @@ class ResponseCache:
             if entry is not None and self.freshness.generation == generation:
                 self.entries[key] = entry
         finally:
-            # Several may have waited for an answer that was not kept, then
-            # built it each: only the last one registered is forgotten here.
             if self.building.get(key) is built:
                 del self.building[key]
-            built.set_result(entry if self.freshness.generation == generation else None)
+            built.set_result(entry)
 
 
 def _request_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[bytes, bytes]:

@@ -47,10 +47,13 @@ async def get_fetch_state(
     row = await _found(session, package)
     answer = await service.fetch_state(session, row, links, settings)
     # Built from several tables; small enough to validate by its content.
+    # It moves with every lease a refresher takes, so it is asked again every
+    # time (no-cache) and never kept by the response cache.
     validators = digest_validators(
         (answer.model_dump_json(),), _last_change(row, answer), links, settings
     )
-    if (unchanged := not_modified(request, response, validators, settings)) is not None:
+    unchanged = not_modified(request, response, validators, settings, revalidate=True)
+    if unchanged is not None:
         return unchanged
     return answer
 

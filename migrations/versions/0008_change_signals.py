@@ -11,7 +11,9 @@ every table an answer is made of make that change heard:
 - SQLite: row triggers add one to the single row of `catalogue_changes`,
   which each process reads now and then.
 
-Token bookkeeping is left out: no public answer is made of it.
+Token and refresh bookkeeping (leases, fetch states) are left out: the
+answers made of them are never kept (`Cache-Control: no-cache`), and a
+refresher takes leases all the time.
 
 Revision ID: 0008
 Revises: 0007
@@ -35,8 +37,6 @@ TABLES = (
     "grid_features",
     "grid_cells",
     "catalogue_deletions",
-    "fetch_states",
-    "package_refreshes",
 )
 # The transition table each event exposes to a statement trigger.
 _EVENTS = {"INSERT": "NEW", "UPDATE": "NEW", "DELETE": "OLD"}
