@@ -80,11 +80,13 @@ def problems(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, A
     return answers
 
 
-def _problem_answer(status: int) -> dict[str, Any]:
+def _problem_answer(status: int, schema: str = "Problem") -> dict[str, Any]:
     """A problem answer as the document writes it, for one added after FastAPI."""
     return {
         "description": _PROBLEMS[status],
-        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        "content": {
+            PROBLEM_JSON: {"schema": {"$ref": f"#/components/schemas/{schema}"}}
+        },
     }
 
 
@@ -193,11 +195,21 @@ _ANSWER_HEADERS = {
 
 
 def _document_problems(operation: dict[str, Any]) -> None:
-    """Errors are problem details, whatever the path."""
+    """Errors are problem details, whatever the path.
+
+    FastAPI guesses a 422 for any operation with parameters, in its own
+    shape. A route lists its own 422 where it words one; otherwise the guess
+    stands, as a validation problem, wherever a query parameter or a body
+    can be invalid (a string path segment never is, by itself).
+    """
     answers: dict[str, Any] = operation["responses"]
     automatic = answers.get("422", {}).get("content", {}).get("application/json", {})
     if automatic.get("schema", {}).get("$ref", "").endswith("/HTTPValidationError"):
-        del answers["422"]  # FastAPI's guess; the route lists its own
+        queries = [p for p in operation.get("parameters", []) if p["in"] == "query"]
+        if queries or "requestBody" in operation:
+            answers["422"] = _problem_answer(422, "ValidationProblem")
+        else:
+            del answers["422"]
     for status, answer in answers.items():
         content = answer.get("content", {})
         if status.isdigit() and int(status) >= 400 and "application/json" in content:

@@ -240,6 +240,7 @@ def grid_cases(tokens: Tokens) -> list[Case]:
         # features (rows)
         Case("get", row, feature, 200),
         Case("get", row, feature, 304, etag_of=row),
+        Case("get", f"{row}?format=xml", feature, 422),
         Case("get", f"{GRID}features/99/", feature, 404),
         Case("get", "/api/v4/grids/nope/features/1/", feature, 404),
         Case("post", f"{GRID}features/", features, 201, auth, {"title": "New row"}),
@@ -267,6 +268,7 @@ def grid_cases(tokens: Tokens) -> list[Case]:
         # cells (feature x package)
         Case("get", python3, cell, 200),
         Case("get", python3, cell, 304, etag_of=python3),
+        Case("get", f"{python3}?format=xml", cell, 422),
         Case("get", f"{spare}cells/example-package/", cell, 404),
         Case("put", f"{spare}cells/example-package/", cell, 201, auth, {"text": "no"}),
         Case("put", python3, cell, 200, auth, {"text": "since 1.0"}),
