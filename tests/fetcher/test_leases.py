@@ -7,7 +7,7 @@ from datetime import timedelta
 import httpx
 import pytest
 from pytest_httpserver import HTTPServer
-from sqlalchemy import select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from werkzeug import Request, Response
 
@@ -16,7 +16,7 @@ from app.db.base import utcnow
 from app.fetcher import leases
 from app.fetcher.refresh import RefreshSummary, refresh_due
 from app.fetcher.scheduler import refresh_forever
-from app.models import PackageRefresh
+from app.models import Package, PackageRefresh
 from tests.factories import make_package
 from tests.fetcher.support import json_response, stored
 
@@ -207,3 +207,45 @@ async def test_a_request_queues_one_refresh_until_it_has_run(
     assert (first, second, while_running, after) == (True, False, False, True)
     assert claimed == [1]
     assert await refresh_rows(sessionmaker) == [(1, "queued", None)]
+
+
+async def test_the_first_claim_after_an_import_leaves_the_planner_knowing_the_rows(
+    fetch_settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    database_url: str,
+) -> None:
+    """A catalogue imported and analysed has no refresh rows yet; the first
+    claim adds one per package. PostgreSQL must plan the next claims with the
+    table as it now is, not as empty (every claim would then compare every
+    package with every row until autovacuum came by)."""
+    async with sessionmaker() as session:
+        await session.execute(
+            insert(Package),
+            [
+                {"id": i, "title": f"P{i}", "slug": f"p{i}", "category_id": 1}
+                for i in range(1, 251)
+            ],
+        )
+        await session.commit()
+    postgresql = database_url.startswith("postgresql")
+    if postgresql:
+        async with sessionmaker() as session:
+            await session.execute(text("ANALYZE package_refreshes"))
+            await session.commit()
+
+    async with sessionmaker() as session:
+        added = await leases.add_missing_rows(session, fetch_settings.fetch_interval)
+        await session.commit()
+
+    assert added == 250
+    async with sessionmaker() as session:
+        assert (
+            await session.scalar(select(func.count(PackageRefresh.package_id))) == 250
+        )
+        if postgresql:
+            known = await session.scalar(
+                text(
+                    "SELECT reltuples FROM pg_class WHERE relname = 'package_refreshes'"
+                )
+            )
+            assert known == 250
