@@ -1,6 +1,7 @@
 """The `packages-api` command: serve, migrate, import, export, fetch, tokens."""
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -285,6 +286,24 @@ def fetch(
         raise typer.Exit(1)
 
 
+def _give_way(niceness: int) -> None:
+    """Lower this process's CPU priority by `niceness`.
+
+    Linux with autogroup scheduling weighs each session's processes as one
+    group, whatever their nice values, so a worker in a session of its own
+    (as a supervisor starts it) would still take as much CPU as the API's
+    whole session. Such a worker lowers its group's priority as well; one
+    that shares a session (a terminal) leaves the group alone, since that
+    would slow everything else in it. See sched(7), "The autogroup feature":
+    https://man7.org/linux/man-pages/man7/sched.7.html
+    """
+    value = os.nice(niceness)
+    autogroup = Path("/proc/self/autogroup")
+    if os.getsid(0) == os.getpid() and autogroup.exists():
+        with contextlib.suppress(OSError):
+            autogroup.write_text(str(value))
+
+
 @cli.command()
 def worker() -> None:
     """Run the background refresh without the API, until SIGTERM or Ctrl-C.
@@ -300,7 +319,7 @@ def worker() -> None:
     if settings.worker_niceness and hasattr(os, "nice"):
         # Refreshing can wait a moment; answering readers cannot. Where a
         # worker shares CPUs with API processes it gives way to them.
-        os.nice(settings.worker_niceness)
+        _give_way(settings.worker_niceness)
     if settings.worker_metrics_port is not None:
         from prometheus_client import start_http_server
 

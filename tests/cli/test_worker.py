@@ -67,18 +67,24 @@ def test_sigterm_stops_the_worker_without_losing_a_package(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # as a supervisor starts it
         )
         # Two fetches are in flight (FETCH_CONCURRENCY), two wait for a slot.
         assert arrived.acquire(timeout=20)
         assert arrived.acquire(timeout=5)
-        # It gives way to API processes (WORKER_NICENESS, 10 by default).
+        # It gives way to API processes (WORKER_NICENESS, 10 by default),
+        # and so does its session's scheduling group, where Linux has them.
         niceness = os.getpriority(os.PRIO_PROCESS, worker.pid)
+        autogroup = Path(f"/proc/{worker.pid}/autogroup")
+        group = autogroup.read_text().split()[-1] if autogroup.exists() else None
         worker.send_signal(signal.SIGTERM)
         _, stderr = worker.communicate(timeout=20)
         asked = len(pypi.log)
 
     assert worker.returncode == 0, stderr
     assert niceness == min(os.getpriority(os.PRIO_PROCESS, 0) + 10, 19)
+    if Path("/proc/self/autogroup").exists():
+        assert group == str(niceness)
     events = [json.loads(line)["event"] for line in stderr.splitlines()]
     assert events[0] == "fetch.scheduler_started"
     assert events[-1] == "fetch.scheduler_stopped"
