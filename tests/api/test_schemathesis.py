@@ -12,17 +12,21 @@ validates against the documented schema and the documented headers. Then a
 stateful run follows the links Schemathesis infers between operations (a
 package made, then read, edited, deleted). The bounds are in `BOUNDS`; set
 SCHEMATHESIS_EXAMPLES and SCHEMATHESIS_STEPS to run it longer.
+
+The examples are the same on every run, so that a run passes or fails for
+what the code does, not for what it drew; set SCHEMATHESIS_SEED to a number
+to draw others (a longer, seeded run is how new cases are found).
 """
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import CheckFunction
@@ -72,14 +76,20 @@ CHECKS: list[CheckFunction] = [
 # A resource made is there to read, and one deleted is gone.
 STATEFUL_CHECKS: list[CheckFunction] = [use_after_free, ensure_resource_availability]
 
+_SEED = os.environ.get("SCHEMATHESIS_SEED", "")
 _SETTINGS = {
     "deadline": None,
     "database": None,  # no example database left in the working folder
-    "derandomize": False,
+    "derandomize": not _SEED,
     "suppress_health_check": list(HealthCheck),
     "phases": [Phase.explicit, Phase.generate],  # no shrinking: report as found
     "print_blob": False,
 }
+
+
+def seeded(test: Callable[..., None]) -> Callable[..., None]:
+    """The test with SCHEMATHESIS_SEED's seed, when one is set."""
+    return seed(int(_SEED))(test) if _SEED else test
 
 
 @pytest.fixture
@@ -130,6 +140,7 @@ def test_every_operation_answers_as_documented(
 
             @given(case=operation.as_strategy(generation_mode=mode))
             @settings(max_examples=BOUNDS.examples, **_SETTINGS)
+            @seeded
             def exercise(case: schemathesis.Case) -> None:
                 for headers in ({}, auth):
                     case.call_and_validate(

@@ -52,3 +52,28 @@ async def test_the_browsable_answers_are_html(
 
     assert response.status_code == status
     assert response.headers["content-type"] == "text/html; charset=utf-8"
+
+
+async def test_every_operation_with_a_query_parameter_or_a_body_documents_its_422(
+    client: httpx.AsyncClient,
+) -> None:
+    # The feature and cell GETs answered 422 for an unknown `format` that
+    # their operations did not list.
+    document = (await client.get("/openapi.json")).json()
+    missing = [
+        f"{method.upper()} {path}"
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if (
+            "requestBody" in operation
+            or any(p["in"] == "query" for p in operation.get("parameters", []))
+        )
+        and "422" not in operation["responses"]
+    ]
+    feature = "/api/v4/grids/{grid}/features/{feature}/"
+    invalid = document["paths"][feature]["get"]["responses"]["422"]["content"]
+
+    assert missing == []
+    assert invalid["application/problem+json"]["schema"] == {
+        "$ref": "#/components/schemas/ValidationProblem"
+    }
