@@ -152,6 +152,7 @@ class BrowsableApiMiddleware:
         headers = dict(scope["headers"])
         accept = headers.get(b"accept", b"").decode("latin-1")
         if scope["method"] == "GET" and wants_html(scope["query_string"], accept):
+            scope = {**scope, "headers": _as_json_request(scope["headers"])}
             await self.app(scope, receive, self._as_page(scope, send))
         else:
             await self.app(scope, receive, _varying(send))
@@ -164,6 +165,8 @@ class BrowsableApiMiddleware:
             nonlocal start
             if message["type"] == "http.response.start":
                 start = message
+                if start["status"] == 304:  # it stands for the page
+                    start = {**start, "headers": _page_etag(start["headers"])}
                 return
             if message["type"] != "http.response.body" or start is None:
                 await send(message)
@@ -180,7 +183,7 @@ class BrowsableApiMiddleware:
             html = page.encode()
             kept = [
                 (name, value)
-                for name, value in start.get("headers", [])
+                for name, value in _page_etag(start.get("headers", []))
                 if name.lower() not in (b"content-type", b"content-length")
             ]
             await _varying(send)(
@@ -274,6 +277,40 @@ def _get_operations(
         )
         operations.append((pattern, get.get("summary", ""), get.get("description", "")))
     return operations
+
+
+# The page and the JSON are two representations of one resource, so each
+# has its own entity tag (RFC 9110 8.8.3): the page's is the JSON's, marked.
+_PAGE_MARK = b'-html"'
+# Stands in for If-None-Match tags that name no page: it matches nothing.
+_NO_PAGE = b'"not-a-page"'
+
+
+def _as_json_request(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """A page request's headers as the JSON routes take them: the page tags
+    of If-None-Match unmarked, and any other tag unable to match."""
+    headers = []
+    for name, value in raw:
+        if name.lower() == b"if-none-match":
+            tags = [tag.strip() for tag in value.split(b",") if tag.strip()]
+            pages = [
+                tag[: -len(_PAGE_MARK)] + b'"'
+                for tag in tags
+                if tag.endswith(_PAGE_MARK)
+            ]
+            value = b"*" if b"*" in tags else b", ".join(pages) or _NO_PAGE
+        headers.append((name, value))
+    return headers
+
+
+def _page_etag(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """An answer's headers with its ETag marked as the page's."""
+    return [
+        (name, value[:-1] + _PAGE_MARK)
+        if name.lower() == b"etag" and value.endswith(b'"')
+        else (name, value)
+        for name, value in raw
+    ]
 
 
 def _varying(send: Send) -> Send:

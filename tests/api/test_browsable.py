@@ -117,6 +117,40 @@ async def test_a_browser_gets_the_page_and_an_api_client_the_json(
     )
 
 
+async def test_the_page_has_its_own_etag_and_revalidates_with_it(
+    client: httpx.AsyncClient,
+) -> None:
+    api_client = await client.get("/api/v4/", headers={"Accept": "application/json"})
+    browser = await client.get("/api/v4/", headers={"Accept": BROWSER_ACCEPT})
+    json_tag, page_tag = api_client.headers["etag"], browser.headers["etag"]
+
+    page_again = await client.get(
+        "/api/v4/", headers={"Accept": BROWSER_ACCEPT, "If-None-Match": page_tag}
+    )
+    page_for_json_tag = await client.get(
+        "/api/v4/", headers={"Accept": BROWSER_ACCEPT, "If-None-Match": json_tag}
+    )
+    json_for_page_tag = await client.get(
+        "/api/v4/", headers={"Accept": "application/json", "If-None-Match": page_tag}
+    )
+    json_again = await client.get(
+        "/api/v4/", headers={"Accept": "application/json", "If-None-Match": json_tag}
+    )
+
+    # Two representations, two tags: the page's is the JSON's, marked.
+    assert page_tag == json_tag[:-1] + '-html"'
+    assert (page_again.status_code, page_again.headers["etag"]) == (304, page_tag)
+    assert page_again.content == b""
+    # A tag names one representation only: the other is sent whole.
+    assert page_for_json_tag.status_code == 200
+    assert page_for_json_tag.headers["content-type"] == "text/html; charset=utf-8"
+    assert page_for_json_tag.headers["etag"] == page_tag
+    assert json_for_page_tag.status_code == 200
+    assert json_for_page_tag.headers["etag"] == json_tag
+    assert json_for_page_tag.json()["packages"] == "http://testserver/api/v4/packages/"
+    assert (json_again.status_code, json_again.headers["etag"]) == (304, json_tag)
+
+
 async def test_a_list_page_keeps_format_api_in_its_paging_links(
     client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:

@@ -37,7 +37,8 @@ GETS = [
     "/api/v4/grids/7/",
     "/api/v4/grids/grid-7/",
 ]
-ITEM_ETAG = re.compile(r'^"v[0-9]+-[0-9a-f]{8}"$')
+# A browsable page's tag is its JSON's, marked `-html`.
+ITEM_ETAG = re.compile(r'^"v[0-9]+-[0-9a-f]{8}(-html)?"$')
 DIGEST_ETAG = re.compile(r'^"[0-9a-f]{16}"$')
 
 
@@ -51,7 +52,8 @@ async def catalogue(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
 
 
 def version_of(etag: str) -> int:
-    """The row version an item's ETag names: `"v5-1a2b3c4d"` is 5."""
+    """The row version an item's ETag names: `"v5-1a2b3c4d"` is 5, and so
+    is its page's `"v5-1a2b3c4d-html"`."""
     match = ITEM_ETAG.match(etag)
     assert match is not None, etag
     return int(etag[2:].split("-")[0])
