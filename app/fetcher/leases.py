@@ -23,8 +23,9 @@ from app.db.queries import insert_missing
 from app.models import Package, PackageRefresh
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
-# Refresh rows added at once past which PostgreSQL's statistics of the
-# table are renewed on the spot.
+# Refresh rows added in one statement, and the number past which
+# PostgreSQL's statistics of the table are renewed on the spot.
+_ADD_AT_ONCE = 1000
 _ANALYZE_AFTER = 100
 
 
@@ -44,41 +45,51 @@ def _is_free(now: datetime) -> ColumnElement[bool]:
 
 
 async def add_missing_rows(session: AsyncSession, interval: timedelta) -> int:
-    """Give packages without a refresh row one.
+    """Give packages without a refresh row one; the number given.
 
     It is due an interval after the package was last fetched or last
-    failed, whichever is later, or now when neither ever happened.
+    failed, whichever is later, or now when neither ever happened. Rows go
+    in a thousand at a time, so that a first claim on a large catalogue
+    holds no more of it in memory than a later one.
     """
-    rows = (
-        await session.execute(
-            select(Package.id, Package.last_fetched, Package.last_exception_at)
-            .outerjoin(PackageRefresh, PackageRefresh.package_id == Package.id)
-            .where(PackageRefresh.package_id.is_(None))
-        )
-    ).all()
-    # Another refresher may add the same rows at the same moment.
-    await insert_missing(
-        session,
-        PackageRefresh,
-        [
-            {
-                "package_id": package_id,
-                "due_at": max(times) + interval
-                if (times := [t for t in seen if t])
-                else None,
-            }
-            for package_id, *seen in rows
-        ],
-        [PackageRefresh.package_id],
+    missing = (
+        select(Package.id, Package.last_fetched, Package.last_exception_at)
+        .outerjoin(PackageRefresh, PackageRefresh.package_id == Package.id)
+        .where(PackageRefresh.package_id.is_(None))
+        .limit(_ADD_AT_ONCE)
     )
-    if len(rows) >= _ANALYZE_AFTER and session.get_bind().dialect.name == "postgresql":
-        # PostgreSQL's planner still sees the table as it was (empty, right
-        # after an import): it would answer the query above, which runs
-        # before every claim, with a nested loop that compares every package
-        # with every row, a second per claim at 4,000 packages, until
-        # autovacuum looks again. Fresh statistics make it a hash join now.
-        await session.execute(text("ANALYZE package_refreshes"))
-    return len(rows)
+    added = 0
+    while rows := (await session.execute(missing)).all():
+        # Another refresher may add the same rows at the same moment.
+        await insert_missing(
+            session,
+            PackageRefresh,
+            [
+                {
+                    "package_id": package_id,
+                    "due_at": max(times) + interval
+                    if (times := [t for t in seen if t])
+                    else None,
+                }
+                for package_id, *seen in rows
+            ],
+            [PackageRefresh.package_id],
+        )
+        added += len(rows)
+        if (
+            len(rows) >= _ANALYZE_AFTER
+            and session.get_bind().dialect.name == "postgresql"
+        ):
+            # PostgreSQL's planner still sees the table as it was (empty,
+            # right after an import): it would answer the query above, which
+            # runs before every claim, with a nested loop that compares every
+            # package with every row, a second per claim at 4,000 packages,
+            # until autovacuum looks again. Fresh statistics make it a hash
+            # join now.
+            await session.execute(text("ANALYZE package_refreshes"))
+        if len(rows) < _ADD_AT_ONCE:
+            break
+    return added
 
 
 async def claim_due(

@@ -223,7 +223,7 @@ async def test_the_first_claim_after_an_import_leaves_the_planner_knowing_the_ro
             insert(Package),
             [
                 {"id": i, "title": f"P{i}", "slug": f"p{i}", "category_id": 1}
-                for i in range(1, 251)
+                for i in range(1, 2501)
             ],
         )
         await session.commit()
@@ -237,10 +237,10 @@ async def test_the_first_claim_after_an_import_leaves_the_planner_knowing_the_ro
         added = await leases.add_missing_rows(session, fetch_settings.fetch_interval)
         await session.commit()
 
-    assert added == 250
+    assert added == 2500  # in three statements of at most a thousand rows
     async with sessionmaker() as session:
         assert (
-            await session.scalar(select(func.count(PackageRefresh.package_id))) == 250
+            await session.scalar(select(func.count(PackageRefresh.package_id))) == 2500
         )
         if postgresql:
             known = await session.scalar(
@@ -248,4 +248,4 @@ async def test_the_first_claim_after_an_import_leaves_the_planner_knowing_the_ro
                     "SELECT reltuples FROM pg_class WHERE relname = 'package_refreshes'"
                 )
             )
-            assert known == 250
+            assert known == 2500
