@@ -26,7 +26,6 @@ run is bounded by `--requests` and by `--time-limit` seconds per database.
 import argparse
 import asyncio
 import contextlib
-import ipaddress
 import os
 import platform
 import socket
@@ -47,6 +46,8 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from serving import check_database_url, is_loopback  # noqa: E402
+
 from app.db.engine import create_engine  # noqa: E402
 from app.db.migrate import upgrade  # noqa: E402
 from app.models import (  # noqa: E402
@@ -64,28 +65,6 @@ TEXTS = ("yes", "no", "partial", "3.9+", "Bootstrap 4 and 5", "via a plugin")
 
 
 # -- the database -----------------------------------------------------------------
-
-
-def check_database_url(database_url: str, recreate: bool) -> str | None:
-    """Why the benchmark may not use this PostgreSQL URL, or None."""
-    url = make_url(database_url)
-    if not url.drivername.startswith("postgresql+asyncpg"):
-        return "use postgresql+asyncpg://USER@127.0.0.1/NAME"
-    if not is_loopback(url.host or ""):
-        return "the database must be on loopback (127.0.0.0/8)"
-    if "bench" not in (url.database or "") and not recreate:
-        return (
-            "its database is dropped and made again: name one with 'bench' in "
-            "it, or say --recreate"
-        )
-    return None
-
-
-def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 async def recreate_postgres(database_url: str) -> None:
@@ -367,7 +346,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if not 2 <= args.requests <= 100_000 or args.warmup < 1:
         parser.error("--requests is 2 to 100,000 and --warmup at least 1")
     if args.database_url and (
-        why := check_database_url(args.database_url, args.recreate)
+        why := check_database_url(
+            args.database_url,
+            "dropped and made again",
+            bench_name=not args.recreate,
+            or_else=", or say --recreate",
+        )
     ):
         parser.error(f"--database-url: {why}")
     return args

@@ -486,7 +486,7 @@ def main() -> int:
     args = parse_args()
     databases = []
     if args.database in ("postgresql", "both"):
-        if problem := serving.check_database_url(args.database_url):
+        if problem := serving.check_database_url(args.database_url, "emptied"):
             raise SystemExit(f"--database-url: {problem}")
         databases.append(("PostgreSQL", args.database_url, args.workers))
     serving.ensure_wrk()

@@ -59,7 +59,6 @@ import asyncio
 import contextlib
 import cProfile
 import hashlib
-import ipaddress
 import json
 import os
 import resource
@@ -79,6 +78,7 @@ from typing import Any
 
 import httpx
 import structlog
+from serving import check_database_url, is_loopback
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -196,25 +196,6 @@ async def stored_counts(database_url: str) -> tuple[int, int]:
             return versions or 0, sum(1 for one in etags if one)
     finally:
         await engine.dispose()
-
-
-def check_database_url(database_url: str) -> str | None:
-    """Why the benchmark may not use this PostgreSQL URL, or None."""
-    url = make_url(database_url)
-    if not url.drivername.startswith("postgresql+asyncpg"):
-        return "use postgresql+asyncpg://USER@127.0.0.1/NAME"
-    if not is_loopback(url.host or ""):
-        return "the database must be on loopback (127.0.0.0/8)"
-    if "bench" not in (url.database or ""):
-        return "its database is dropped and made again: name one with 'bench' in it"
-    return None
-
-
-def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 # -- the refresher under test (child process) ------------------------------
@@ -696,7 +677,7 @@ def orchestrate(args: argparse.Namespace) -> int:
     names = NAMES.read_text().split()
     databases = [("SQLite", None)]
     if args.database_url:
-        if problem := check_database_url(args.database_url):
+        if problem := check_database_url(args.database_url, "dropped and made again"):
             raise SystemExit(f"--database-url: {problem}")
         databases.append(("PostgreSQL", args.database_url))
 

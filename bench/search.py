@@ -29,7 +29,6 @@ given as well.
 
 import argparse
 import asyncio
-import ipaddress
 import statistics
 import sys
 import tempfile
@@ -40,10 +39,11 @@ from pathlib import Path
 import httpx
 from asgi_lifespan import LifespanManager
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from serving import check_database_url  # noqa: E402
 
 from app.config import Settings  # noqa: E402
 from app.db.engine import create_engine, create_sessionmaker  # noqa: E402
@@ -55,22 +55,6 @@ from tests.search.test_relevance import QUERIES  # noqa: E402
 DETAIL = "/api/v4/packages/django-debug-toolbar/"
 LIST = "/api/v4/packages/?category=apps&ordering=-last_released"
 NOWHERE = "http://127.0.0.1:9"  # every upstream; never asked, refresh is off
-
-
-def check_database_url(database_url: str, empty_ok: bool) -> str | None:
-    """Why the benchmark may not use this PostgreSQL URL, or None."""
-    url = make_url(database_url)
-    if not url.drivername.startswith("postgresql+asyncpg"):
-        return "use postgresql+asyncpg://USER@127.0.0.1/NAME"
-    try:
-        loopback = ipaddress.ip_address(url.host or "").is_loopback
-    except ValueError:
-        loopback = url.host == "localhost"
-    if not loopback:
-        return "the database must be on loopback (127.0.0.0/8)"
-    if not empty_ok:
-        return "the database is emptied first: say so with --empty-ok"
-    return None
 
 
 async def empty_postgres(database_url: str) -> None:
@@ -191,7 +175,12 @@ def main() -> int:
     args = parser.parse_args()
     args.rounds = args.rounds or (2 if args.quick else 5)
     if args.database_url and (
-        problem := check_database_url(args.database_url, args.empty_ok)
+        problem := check_database_url(args.database_url, "emptied", bench_name=False)
+        or (
+            None
+            if args.empty_ok
+            else "the database is emptied first: say so with --empty-ok"
+        )
     ):
         parser.error(problem)
     try:

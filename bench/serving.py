@@ -187,8 +187,15 @@ def catalogue_document(
     return {"categories": categories, "grids": grid_records, "packages": records}
 
 
-def check_database_url(database_url: str) -> str | None:
-    """Why a benchmark may not use this PostgreSQL URL, or None."""
+def check_database_url(
+    database_url: str, fate: str, *, bench_name: bool = True, or_else: str = ""
+) -> str | None:
+    """Why a benchmark may not use this PostgreSQL URL, or None.
+
+    Benchmarks empty or drop the database they are given (its `fate`), so
+    it must be on loopback and, unless `bench_name` is False, have `bench`
+    in its name; `or_else` says what else would do.
+    """
     from sqlalchemy.engine import make_url
 
     url = make_url(database_url)
@@ -196,8 +203,8 @@ def check_database_url(database_url: str) -> str | None:
         return "use postgresql+asyncpg://USER@127.0.0.1/NAME"
     if not is_loopback(url.host or ""):
         return "the database must be on loopback (127.0.0.0/8)"
-    if "bench" not in (url.database or ""):
-        return "its database is emptied: name one with 'bench' in it"
+    if bench_name and "bench" not in (url.database or ""):
+        return f"its database is {fate}: name one with 'bench' in it{or_else}"
     return None
 
 

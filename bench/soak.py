@@ -104,7 +104,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
-    if problem := serving.check_database_url(args.database_url):
+    if problem := serving.check_database_url(args.database_url, "emptied"):
         raise SystemExit(f"--database-url: {problem}")
     serving.ensure_wrk()
     document = serving.catalogue_document()

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.base import utcnow
 from app.models import ApiToken, Package, PackageEdit
-from app.models.edit import CREATED, DELETED, EDITED
+from app.models.edit import CREATED, EDITED
 
 # The fields an edit can change, in the API's names, and their columns.
 EDITABLE = {
@@ -69,30 +69,21 @@ async def record(
     )
 
 
-async def record_created(
-    session: AsyncSession, package: Package, grid_ids: Sequence[int], token: ApiToken
+async def record_whole(
+    session: AsyncSession,
+    package: Package,
+    grid_ids: Sequence[int],
+    token: ApiToken,
+    action: str,
 ) -> None:
-    fields = state(package, grid_ids)
-    await record(
-        session,
-        package.id,
-        token,
-        CREATED,
-        [change(field, None, value) for field, value in fields.items()],
-    )
-
-
-async def record_deleted(
-    session: AsyncSession, package: Package, grid_ids: Sequence[int], token: ApiToken
-) -> None:
-    fields = state(package, grid_ids)
-    await record(
-        session,
-        package.id,
-        token,
-        DELETED,
-        [change(field, value, None) for field, value in fields.items()],
-    )
+    """Log a package made (CREATED) or removed (DELETED): every field it
+    has, from nothing or to nothing."""
+    fields = state(package, grid_ids).items()
+    if action == CREATED:
+        changes = [change(field, None, value) for field, value in fields]
+    else:
+        changes = [change(field, value, None) for field, value in fields]
+    await record(session, package.id, token, action, changes)
 
 
 async def record_edited(

@@ -27,6 +27,7 @@ from app.db.queries import table_state
 from app.errors import NotFound
 from app.fetcher.forges import fetched_hosts
 from app.models import Category, Grid, Package
+from app.models.edit import CREATED, DELETED
 from app.packages import edits, listing, repository, service
 from app.packages.listing import PackageFilters, package_filters
 from app.packages.schemas import (
@@ -352,7 +353,7 @@ async def create_package(
     row = await service.create_package(session, create, fetched_hosts(settings))
     row = await repository.get_by_id(session, row.id) or row
     grids = await repository.grid_ids_by_package(session, [row.id])
-    await edits.record_created(session, row, grids[row.id], token)
+    await edits.record_whole(session, row, grids[row.id], token, CREATED)
     answer = PackageRead.build(row, grids[row.id], links, settings.zone)
     await session.commit()
     response.headers["Location"] = links.package(row.id)
@@ -386,7 +387,7 @@ async def delete_package(
         request, item_validators(row.version, row.changed_at, links, settings)
     )
     grids = await repository.grid_ids_by_package(session, [row.id])
-    await edits.record_deleted(session, row, grids[row.id], token)
+    await edits.record_whole(session, row, grids[row.id], token, DELETED)
     await service.delete_package(session, row.id)
     await session.commit()
     return Response(status_code=204)
