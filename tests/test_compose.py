@@ -25,6 +25,9 @@ def test_the_stack_is_postgres_a_migration_two_replicas_and_a_worker() -> None:
             "migrate": {"condition": "service_completed_successfully"}
         }
     assert stack["worker"]["command"] == ["packages-api", "worker"]
+    # The worker gives way to the replicas: 256 against the default 1024.
+    assert stack["worker"]["cpu_shares"] == 256
+    assert "cpu_shares" not in stack["api-1"]
     assert [stack[name]["ports"] for name in ("api-1", "api-2")] == [
         ["8000:8000"],
         ["8001:8000"],
