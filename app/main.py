@@ -146,16 +146,16 @@ def create_app(
     app.include_router(metrics.router)
 
     # Outermost last. Innermost, an exception no handler took becomes the
-    # 500 problem, so that it too goes out through every layer above; metrics
-    # come next, where the matched route is in the scope; bodies too large are
+    # 500 problem, so that it too goes out through every layer above; the
+    # matched route is noted next, for the metrics; bodies too large are
     # refused before anything reads them; the path middleware adds the slash
     # and Allow, and the browsable API turns the finished JSON answer into a
     # page. The response cache keeps those finished answers and sends them
-    # again from outside all of that, recording its own metrics. The request
-    # id is bound before anything logs; proxy headers are applied before
-    # anything builds a link.
+    # again from outside all of that. The request id is bound before
+    # anything logs, and every answer is counted and logged right inside it;
+    # proxy headers are applied before anything builds a link.
     app.add_middleware(UnexpectedErrors)
-    app.add_middleware(metrics.RequestMetricsMiddleware)
+    app.add_middleware(metrics.RouteNoteMiddleware)
     app.add_middleware(BodySizeLimit)
     app.add_middleware(ApiPathMiddleware, fastapi_app=app)
     app.add_middleware(BrowsableApiMiddleware, fastapi_app=app)
@@ -187,6 +187,7 @@ def create_app(
         ProxyHeadersMiddleware,
         trusted_hosts=[h.strip() for h in settings.forwarded_allow_ips.split(",")],
     )
+    app.add_middleware(metrics.RequestMetricsMiddleware)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
     return app
 

@@ -23,7 +23,6 @@ and sends later requests to a build of their own.
 """
 
 import asyncio
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,7 +32,7 @@ from cachetools import LRUCache
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.caching import fresh_for, http_date
-from app.ops.metrics import CACHED_ANSWERS, ROUTE_NOTE, UNMATCHED, record_request
+from app.ops.metrics import CACHED_ANSWERS, ROUTE_NOTE, UNMATCHED
 
 Headers = list[tuple[bytes, bytes]]
 Key = tuple[str, str, bytes, str, bytes, bytes]
@@ -140,11 +139,11 @@ class ResponseCache:
             if waiting is not None:
                 entry = await asyncio.shield(waiting)
         if entry is not None:
-            started = time.perf_counter()
             self.hits.inc()
-            status = await _replay(entry, headers, send)
-            elapsed = time.perf_counter() - started
-            record_request(method, entry.route, scope["path"], status, elapsed)
+            note = scope.get(ROUTE_NOTE)
+            if note is not None:
+                note["route"] = entry.route
+            await _replay(entry, headers, send)
             return
         self.misses.inc()
         await self._build(key, scope, receive, send)
@@ -170,8 +169,7 @@ class ResponseCache:
             await send(message)
 
         entry = None
-        note: dict[str, str] = {}
-        scope[ROUTE_NOTE] = note
+        note: dict[str, str] = scope.setdefault(ROUTE_NOTE, {})
         try:
             await self.app(scope, receive, keep)
             if size <= self.max_entry:

@@ -20,16 +20,26 @@ Url = Annotated[str, Field(max_length=500)]
 Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
 
 
+# The moments a stored timestamp may name. Wider ones could not be shown in
+# every TIME_ZONE (the year 1 has no local time west of UTC) and name no real
+# package's history anyway.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def _utc(value: datetime | None) -> datetime | None:
     """Timestamps without an offset are taken as UTC; all are kept in UTC."""
     if value is None:
         return None
     if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
+        value = value.replace(tzinfo=UTC)
     try:
-        return value.astimezone(UTC)
+        value = value.astimezone(UTC)
     except OverflowError as exc:
         raise ValueError("is out of the range of dates that can be stored") from exc
+    if not EARLIEST <= value < LATEST:
+        raise ValueError("must be from the year 1900 to the year 8999")
+    return value
 
 
 Timestamp = Annotated[datetime | None, AfterValidator(_utc)]

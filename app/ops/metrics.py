@@ -46,6 +46,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.fetcher.errors import (
@@ -111,16 +112,17 @@ def fetch_outcome(status: int | None, error: FetchError | None) -> str:
     return "transient"
 
 
-# Where a layer outside the routing middleware (the response cache) asks to
-# be told the template of the route that answered: a dict put in the scope,
-# shared by the copies of the scope that the layers in between make.
+# The template of the route that answered, for the recorder outside every
+# layer: a dict the recorder puts in the scope, shared by the copies of the
+# scope that the layers in between make. The layer inside the routing notes
+# the route there, and the response cache notes the one its answer came from.
 ROUTE_NOTE = "packages_api.route_note"
 
 
 def record_request(
     method: str, template: str, path: str, status: int, elapsed: float
 ) -> None:
-    """Count, time and log one answer: the same for every way it was made."""
+    """Count, time and log one answer."""
     REQUESTS.labels(method, template, str(status)).inc()
     REQUEST_SECONDS.labels(method, template).observe(elapsed)
     log.info(
@@ -136,11 +138,11 @@ def record_request(
 class RequestMetricsMiddleware:
     """Counts and times every answer by its route template, and logs it once.
 
-    It sits inside the routing middleware so the matched route is in the
-    scope when the answer comes back. The log line carries the request id
-    (bound by the correlation middleware), never headers or the query.
-    Answers the response cache gives without reaching here are recorded by
-    it, under the template noted when the answer was made.
+    It sits outside every other layer but the request id's, so that what
+    those layers answer by themselves (a 413, a 429, OPTIONS, an answer from
+    the response cache) is counted and logged like the rest, under the
+    method the client sent. The log line carries the request id, never
+    headers or the query.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -153,6 +155,8 @@ class RequestMetricsMiddleware:
 
         started = time.perf_counter()
         status = 500
+        note: dict[str, str] = {}
+        scope[ROUTE_NOTE] = note
 
         async def send_and_note(message: Message) -> None:
             nonlocal status
@@ -164,11 +168,23 @@ class RequestMetricsMiddleware:
             await self.app(scope, receive, send_and_note)
         finally:
             elapsed = time.perf_counter() - started
-            template = route_template(scope)
+            template = note.get("route", UNMATCHED)
+            record_request(scope["method"], template, scope["path"], status, elapsed)
+
+
+class RouteNoteMiddleware:
+    """Notes the template of the route that answered, from inside the routing."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        finally:
             note = scope.get(ROUTE_NOTE)
             if note is not None:
-                note["route"] = template
-            record_request(scope["method"], template, scope["path"], status, elapsed)
+                note["route"] = route_template(scope)
 
 
 def route_template(scope: Scope) -> str:
@@ -177,9 +193,14 @@ def route_template(scope: Scope) -> str:
 
     The route in the scope knows its template without the prefixes of the
     routers it was included through; those are the leading segments of the
-    path that its own template does not cover.
+    path that its own template does not cover. Plain Starlette routes (the
+    OpenAPI document, the docs, their assets) leave no route in the scope:
+    theirs is found by matching the path again.
     """
-    template = getattr(scope.get("route"), "path", None)
+    route = scope.get("route")
+    if route is None:
+        return _plain_route(scope)
+    template = getattr(route, "path", None)
     if not template:
         return UNMATCHED
     own = template.split("/")[1:]
@@ -187,6 +208,17 @@ def route_template(scope: Scope) -> str:
     if len(own) >= len(segments):
         return str(template)
     return "/".join(segments[: len(segments) - len(own)] + own)
+
+
+def _plain_route(scope: Scope) -> str:
+    if "endpoint" not in scope or "app" not in scope:
+        return UNMATCHED
+    for route in scope["app"].router.routes:
+        if isinstance(route, Mount) and scope["path"].startswith(route.path + "/"):
+            return f"{route.path}/{{path}}"
+        if isinstance(route, Route) and route.path_regex.match(scope["path"]):
+            return str(route.path)
+    return UNMATCHED
 
 
 class _Staleness(Collector):
