@@ -52,6 +52,18 @@ def redact_secrets(
     return event
 
 
+def redact_tracebacks(
+    _logger: Any, _method: str, event: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """Tokens out of a formatted traceback or stack too: an exception's text
+    can repeat what it failed on (a database error quotes its parameters)."""
+    for key in ("exception", "stack"):
+        value = event.get(key)
+        if isinstance(value, str):
+            event[key] = redact_tokens(value)
+    return event
+
+
 def _dumps(event: Any, default: Any = None, **_options: Any) -> str:
     # orjson: a JSON line in a fraction of the standard library's time, which
     # matters for the one line every request writes.
@@ -83,6 +95,7 @@ def configure_logging(
             *shared,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
+            redact_tracebacks,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(number),
@@ -98,6 +111,8 @@ def configure_logging(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                redact_tracebacks,
                 renderer,
             ],
         )

@@ -126,3 +126,24 @@ def test_json_lines_carry_the_request_id() -> None:
         "request_id": "req-1",
         "password": "[redacted]",
     }
+
+
+@pytest.mark.usefixtures("keep_logging_config")
+@pytest.mark.parametrize("log_format", ["console", "json"])
+def test_a_traceback_that_quotes_a_token_is_redacted(log_format: str) -> None:
+    # A database error quotes the parameters it failed on, and a client may
+    # have sent a token as a value.
+    stream = io.StringIO()
+    configure_logging(log_format, "INFO", stream=stream)
+    token = "pkapi_" + "Q" * 43
+    failure = ValueError(f"value out of range [parameters: (12, '{token}')]")
+
+    try:
+        raise failure
+    except ValueError:
+        structlog.get_logger("tests").exception("request.failed")
+        logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+
+    text = stream.getvalue()
+    assert token not in text
+    assert text.count("[parameters: (12, '[redacted]')]") == 2
