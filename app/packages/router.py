@@ -370,7 +370,15 @@ async def create_package(
     summary="Remove a package",
     response_description="Removed.",
     responses=problems(
-        401, 403, 404, 412, 503, forbidden=needs_scope("admin"), not_found=_NO_PACKAGE
+        401,
+        403,
+        404,
+        409,
+        412,
+        503,
+        forbidden=needs_scope("admin"),
+        not_found=_NO_PACKAGE,
+        conflict="The package is in a locked grid, whose packages cannot change.",
     ),
 )
 async def delete_package(
@@ -380,7 +388,10 @@ async def delete_package(
     settings: SettingsDep,
     token: AdminToken,
 ) -> Response:
-    """Remove a package from the catalogue, and from its grids with its cells."""
+    """Remove a package from the catalogue, and from its grids with its cells.
+
+    A package in a locked grid is not removed (409): unlock the grid first.
+    """
     row = await _found(session, package, for_update=True)
     links = Links.from_request(request)
     check_preconditions(

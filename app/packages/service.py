@@ -205,8 +205,12 @@ async def create_package(
 
 
 async def delete_package(session: AsyncSession, package_id: int) -> None:
-    """Remove the package; the grids it was in lose a column, and say so."""
+    """Remove the package; the grids it was in lose a column, and say so.
+
+    A locked grid keeps its columns: a package in one is not removed.
+    """
     grids = await repository.grid_ids_by_package(session, [package_id])
+    await _check_unlocked(session, grids[package_id])
     await repository.remove(session, package_id)
     await grid_repository.touch_all(session, grids[package_id], utcnow())
 

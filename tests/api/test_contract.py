@@ -194,6 +194,7 @@ def cases(tokens: Tokens) -> list[Case]:
         Case("delete", PACKAGE, item, 403, auth),
         Case("delete", "/api/v4/packages/nope/", item, 404, admin),
         Case("delete", PACKAGE, item, 412, {**admin, "If-Match": '"v0-00000000"'}),
+        Case("delete", PACKAGE, item, 409, admin),  # it is in locked grid 8
         # the edit log, which the writes above filled
         Case("get", f"{PACKAGE}edits/", edits, 200, reader),
         Case("get", f"{PACKAGE}edits/?limit=1&offset=1", edits, 200, auth),

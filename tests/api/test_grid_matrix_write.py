@@ -816,18 +816,19 @@ async def test_deleting_a_package_deletes_its_cells(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     with clock() as when:
-        response = await client.delete("/api/v4/packages/3/", headers=admin_auth)
+        response = await client.delete("/api/v4/packages/6/", headers=admin_auth)
 
     assert response.status_code == 204
     grids = (await client.get("/api/v4/grids/")).json()["results"]
     assert [(g["id"], when.holds(g["modified"])) for g in grids] == [
-        (10, False),
-        (8, True),
+        (10, True),
+        (8, False),
         (7, True),
     ]
     assert await all_cells(sessionmaker) == [
-        (7, 1, 6, "no"),
-        (10, 4, 6, "yes"),
+        (7, 1, 3, "yes"),
+        (7, 2, 3, "Sphinx"),
+        (8, 5, 3, "MIT"),
     ]
 
 
@@ -873,6 +874,24 @@ async def test_a_package_in_a_locked_grid_may_change_its_other_grids(
 
     assert response.status_code == 200
     assert response.json()["grids"] == [f"{BASE}/grids/8/", f"{BASE}/grids/10/"]
+
+
+@pytest.mark.usefixtures("grids")
+async def test_a_package_in_a_locked_grid_cannot_be_removed(
+    client: httpx.AsyncClient,
+    admin_auth: dict[str, str],
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    before = await matrix(client, FROZEN)
+
+    response = await client.delete("/api/v4/packages/3/", headers=admin_auth)
+
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == LOCKED
+    assert (await client.get("/api/v4/packages/3/")).status_code == 200
+    assert await matrix(client, FROZEN) == before
+    assert await all_cells(sessionmaker) == INITIAL_CELLS
 
 
 # -- locked grids, tokens, bodies ----------------------------------------------
