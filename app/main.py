@@ -13,12 +13,16 @@ from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, FastAPI
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.middleware.cors import CORSMiddleware
 
 from app import __version__
 from app.api import root
 from app.api.body import BodySizeLimit
-from app.api.cors import CORS_EXPOSED_HEADERS, CORS_METHODS, CORS_REQUEST_HEADERS
+from app.api.cors import (
+    CORS_EXPOSED_HEADERS,
+    CORS_METHODS,
+    CORS_REQUEST_HEADERS,
+    ProblemCORSMiddleware,
+)
 from app.api.methods import API_PREFIX, ApiPathMiddleware
 from app.api.openapi import install_openapi, operation_id
 from app.api.proxy import ProxyHeadersMiddleware
@@ -175,7 +179,7 @@ def create_app(
     )
     if settings.cors_allow_origins:
         app.add_middleware(
-            CORSMiddleware,
+            ProblemCORSMiddleware,
             allow_origins=settings.cors_allow_origins,
             allow_methods=CORS_METHODS,
             allow_headers=CORS_REQUEST_HEADERS,

@@ -91,9 +91,35 @@ async def test_another_origin_gets_no_permission(client_with: ClientFactory) -> 
         )
 
     assert preflight.status_code == 400
+    assert preflight.headers["content-type"] == "application/problem+json"
+    assert preflight.json() == {
+        "type": "https://www.rfc-editor.org/rfc/rfc9110#section-15.5.1",
+        "title": "Bad Request",
+        "status": 400,
+        "detail": "This cross-origin request is not allowed: its origin "
+        "(see CORS_ALLOW_ORIGINS).",
+        "instance": "/api/v4/packages/1/",
+    }
     assert "access-control-allow-origin" not in preflight.headers
     assert read.status_code == 200
     assert "access-control-allow-origin" not in read.headers
+
+
+async def test_a_preflight_asking_for_an_unlisted_header_says_so(
+    client_with: ClientFactory,
+) -> None:
+    async with client_with(cors_allow_origins=[ORIGIN]) as client:
+        preflight = await client.options(
+            "/api/v4/packages/1/",
+            headers={**PREFLIGHT, "Access-Control-Request-Headers": "x-evil"},
+        )
+
+    assert preflight.status_code == 400
+    assert preflight.json()["detail"] == (
+        "This cross-origin request is not allowed: its headers "
+        "(see CORS_ALLOW_ORIGINS)."
+    )
+    assert preflight.headers["access-control-allow-origin"] == ORIGIN
 
 
 def test_origins_are_read_from_a_comma_list() -> None:
