@@ -28,6 +28,7 @@ from fastapi import Request, Response
 
 from app.api.links import Links
 from app.config import Settings
+from app.db.base import utcnow
 from app.errors import PreconditionFailed
 
 
@@ -132,13 +133,21 @@ def fresh_for(
 
 
 def validator_headers(validators: Validators) -> dict[str, str]:
-    if validators.last_modified is None:
+    """ETag, and Last-Modified once the second it names is over.
+
+    An HTTP date has whole seconds, so two versions made within one second
+    share a Last-Modified: a client handed the first one's date could be
+    told, by If-Modified-Since, that it still holds the second. No date is
+    handed out until its second has passed (RFC 9110 8.8.2.2 calls a
+    Last-Modified in the current second weak); the ETag tells versions
+    apart meanwhile.
+    """
+    moment = validators.last_modified
+    if moment is None or _whole_seconds(moment) >= _whole_seconds(utcnow()):
         return {"ETag": validators.etag}
     return {
         "ETag": validators.etag,
-        "Last-Modified": format_datetime(
-            _whole_seconds(validators.last_modified), usegmt=True
-        ),
+        "Last-Modified": format_datetime(_whole_seconds(moment), usegmt=True),
     }
 
 

@@ -106,7 +106,10 @@ _VALIDATOR_HEADERS = {
         "description": "The version of this answer; send it back in If-None-Match, or in If-Match to edit.",
         "schema": _STRING,
     },
-    "Last-Modified": {"description": "When this answer last changed.", "schema": _DATE},
+    "Last-Modified": {
+        "description": "When this answer last changed, to the second; left out until that second is over (the ETag tells versions of one second apart).",
+        "schema": _DATE,
+    },
 }
 _CACHE_HEADERS = {
     **_VALIDATOR_HEADERS,

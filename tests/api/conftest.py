@@ -2,6 +2,7 @@
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -99,3 +100,14 @@ class Statements:
 @pytest.fixture
 def statements(engine: AsyncEngine) -> Statements:
     return Statements(engine)
+
+
+@pytest.fixture
+def settled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Answers as they are two seconds on: the rows a test just made have
+    Last-Modified dates that have settled (app.api.caching gives none out in
+    the second of a change; test_caching.py checks that with the real clock)."""
+    from app.api import caching
+
+    now = caching.utcnow
+    monkeypatch.setattr(caching, "utcnow", lambda: now() + timedelta(seconds=2))

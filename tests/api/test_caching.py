@@ -2,6 +2,7 @@
 
 import asyncio
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 
@@ -19,6 +20,9 @@ from app.packages import repository
 from tests.api.conftest import ClientFactory, Statements
 from tests.api.problems import problem
 from tests.factories import EPOCH, make_category, make_grid, make_package
+
+# Last-Modified dates are given out once their second is over.
+pytestmark = pytest.mark.usefixtures("settled")
 
 URL = "/api/v4/packages/2403/"
 CACHE_CONTROL = (
@@ -145,6 +149,33 @@ async def test_if_modified_since_is_304_until_a_later_change(
 
     assert (same.status_code, same.content) == (304, b"")
     assert [r.status_code for r in (older, garbled, both)] == [200, 200, 200]
+
+
+@pytest.mark.usefixtures("catalogue")
+async def test_no_last_modified_is_given_out_in_the_second_of_a_change(
+    client_with: ClientFactory, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The real clock: an edit in the same second as a read must not leave
+    # the reader's If-Modified-Since matching the edited version.
+    monkeypatch.undo()
+    async with client_with() as live:
+        await asyncio.sleep(1.05 - time.time() % 1)  # early in a second
+        edit = await live.patch(URL, headers=auth, json={"title": "Now"})
+        read = await live.get(URL)
+        await asyncio.sleep(1.1)
+        later = await live.get(URL)
+        revalidated = await live.get(
+            URL, headers={"If-Modified-Since": later.headers["last-modified"]}
+        )
+
+    assert edit.status_code == 200
+    assert "last-modified" not in edit.headers
+    assert ("last-modified" in read.headers, read.headers["etag"]) == (
+        False,
+        edit.headers["etag"],
+    )
+    assert parsedate_to_datetime(later.headers["last-modified"]) <= datetime.now(UTC)
+    assert revalidated.status_code == 304
 
 
 @pytest.mark.usefixtures("catalogue")

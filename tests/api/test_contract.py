@@ -31,6 +31,9 @@ from tests.factories import (
     sync_ids,
 )
 
+# Last-Modified dates are given out once their second is over.
+pytestmark = pytest.mark.usefixtures("settled")
+
 PACKAGE = "/api/v4/packages/2403/"
 OPERATIONS = {
     ("get", "/"): "get_service_root",

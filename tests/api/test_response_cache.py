@@ -22,6 +22,9 @@ from app.models import Package
 from tests.api.conftest import Statements
 from tests.factories import make_category, make_grid, make_package
 
+# Last-Modified dates are given out once their second is over.
+pytestmark = pytest.mark.usefixtures("settled")
+
 URL = "/api/v4/packages/2403/"
 # The longest a change made elsewhere may take to reach this process's cache.
 BOUND = 1.0
