@@ -5,6 +5,8 @@ from typing import Any
 
 import yaml
 
+from app.config import Settings
+
 COMPOSE = Path(__file__).parents[1] / "docker-compose.yml"
 
 
@@ -40,11 +42,23 @@ def test_replicas_only_serve_and_the_worker_refreshes() -> None:
     for name in ("api-1", "api-2"):
         assert stack[name]["command"][:2] == ["packages-api", "serve"]
         assert stack[name]["environment"]["FETCH_ENABLED"] == "false"
+        # Published as they are: no X-Forwarded-* is trusted unless told.
+        assert stack[name]["environment"]["FORWARDED_ALLOW_IPS"] == (
+            "${FORWARDED_ALLOW_IPS:-127.0.0.1}"
+        )
     assert "FETCH_ENABLED" not in stack["worker"]["environment"]
     database = {
         stack[name]["environment"]["DATABASE_URL"] for name in stack if name != "db"
     }
     assert database == {"postgresql+asyncpg://packages:packages@db:5432/packages"}
+    # Every forge's token settings pass from .env (or the shell) to the
+    # services that fetch or could.
+    secrets = [name for name in Settings.model_fields if "token" in name]
+    for name in ("api-1", "api-2", "worker"):
+        environment = stack[name]["environment"]
+        for setting in secrets:
+            upper = setting.upper()
+            assert environment[upper] == f"${{{upper}:-}}", (name, upper)
 
 
 def test_every_long_running_service_has_a_health_check() -> None:
