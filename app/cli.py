@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import structlog
 import typer
 import uvicorn
 from pydantic import ValidationError
@@ -149,7 +150,7 @@ def serve(
 
     async def prepare(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         if settings.load_sample_data and await load_sample_if_empty(sessionmaker):
-            typer.echo("loaded the sample catalogue", err=True)
+            structlog.get_logger("app.cli").info("catalogue.sample_loaded")
 
     _run(settings, prepare)
     # Several workers count into one folder, and /metrics sums them.
@@ -421,7 +422,7 @@ def _moment(value: Any) -> str:
 
 @tokens.command("list")
 def token_list() -> None:
-    """List the tokens: name, scopes, when made, when last used (to the minute).
+    """List the tokens: name, scopes, when made, when last used (kept to within a minute).
 
     Never their secrets, which are not stored, nor their digests.
     """
