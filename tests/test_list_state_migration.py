@@ -1,4 +1,4 @@
-"""Migration 0009: the package list's validators come from a covering index."""
+"""Migration 0011: the package list's validators come from a covering index."""
 
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -37,7 +37,7 @@ async def test_the_list_state_is_read_from_the_index_and_the_migration_goes_down
     engine: AsyncEngine,
 ) -> None:
     up = await plan(engine)
-    await downgrade(engine, "0008")
+    await downgrade(engine, "0010")
     try:
         down = await package_indexes(engine)
     finally:
