@@ -105,6 +105,7 @@ async def import_catalog(
     `hosts` names the forges (self-hosted ones too) repository identity is
     worked out for, so two spellings of one repository are caught.
     """
+    _check_unique(document)
     now = utcnow()
     summary = ImportSummary()
 
@@ -183,6 +184,30 @@ async def import_catalog(
         # than after autovacuum's next look at the table.
         await session.execute(text("ANALYZE packages"))
     return summary
+
+
+def _check_unique(document: Any) -> None:
+    """Refuse a document that gives one id, or one slug, to two of its records.
+
+    Upserting by id would quietly let the later record win, and a slug the
+    earlier one took would be reported as another id's in the database.
+    """
+    lists = {
+        "categories": document.categories,
+        "grids": document.grids,
+        "packages": document.packages,
+        "features": document.features,
+    }
+    for name, records in lists.items():
+        for key in ("id", "slug") if name != "features" else ("id",):
+            first: dict[Any, int] = {}
+            for index, record in enumerate(records):
+                value = getattr(record, key)
+                earlier = first.setdefault(value, index)
+                if earlier != index:
+                    raise CatalogError(
+                        f"{name}.{index}: {key} {value!r} is also the {key} of {name}.{earlier}"
+                    )
 
 
 async def _write_memberships(

@@ -416,6 +416,57 @@ async def test_a_slug_another_id_holds_is_a_clear_error_and_writes_nothing(
     assert await export(sessionmaker) == before
 
 
+def twice(name: str, **changes: Any) -> Any:
+    """A change adding a second record to the list `name`: the first, changed so."""
+
+    def change(document: dict[str, Any]) -> None:
+        document[name].append({**document[name][0], **changes})
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            twice("categories", slug="other"),
+            "categories.1: id 5 is also the id of categories.0",
+        ),
+        (
+            twice("categories", id=6),
+            "categories.1: slug 'libraries' is also the slug of categories.0",
+        ),
+        (twice("grids", slug="other"), "grids.1: id 40 is also the id of grids.0"),
+        (
+            twice("grids", id=41),
+            "grids.1: slug 'form-tools' is also the slug of grids.0",
+        ),
+        (
+            twice("packages", slug="other"),
+            "packages.1: id 77 is also the id of packages.0",
+        ),
+        (
+            twice("packages", id=78),
+            "packages.1: slug 'example' is also the slug of packages.0",
+        ),
+        (twice("packages"), "packages.1: id 77 is also the id of packages.0"),
+    ],
+)
+async def test_one_id_or_slug_given_to_two_records_is_refused_and_writes_nothing(
+    sessionmaker: async_sessionmaker[AsyncSession], change: Any, message: str
+) -> None:
+    await load(sessionmaker, sample())
+    before = await export(sessionmaker)
+    document = small()
+    change(document)
+
+    with pytest.raises(CatalogError) as raised:
+        await load(sessionmaker, document)
+
+    assert str(raised.value) == message
+    assert await export(sessionmaker) == before
+
+
 async def test_a_repository_claimed_twice_is_imported_once_and_reported(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:

@@ -182,6 +182,21 @@ async def test_features_at_the_highest_order_export_and_import_again(
     assert await export(sessionmaker) == first
 
 
+async def test_one_feature_id_given_to_two_features_is_refused_and_writes_nothing(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    await load(sessionmaker, with_features())
+    before = await export(sessionmaker)
+    document = with_features(title="Python")
+    document["features"][1]["id"] = 9
+
+    with pytest.raises(CatalogError) as raised:
+        await load(sessionmaker, document)
+
+    assert str(raised.value) == "features.1: id 9 is also the id of features.0"
+    assert await export(sessionmaker) == before
+
+
 async def test_importing_twice_changes_nothing(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
