@@ -481,3 +481,33 @@ def test_a_record_that_would_not_fit_the_database_is_refused(
     assert problem in result.stderr
     assert invoke("migrate").exit_code == 0
     assert query("SELECT count(*) FROM packages") == [(0,)]
+
+
+@pytest.mark.parametrize("port", ["99999", "65536", "-1"])
+def test_serve_refuses_a_port_out_of_range(
+    invoke: Invoke, monkeypatch: pytest.MonkeyPatch, port: str
+) -> None:
+    served: list[dict[str, Any]] = []
+    monkeypatch.setattr("app.cli.uvicorn.run", lambda *a, **kw: served.append(kw))
+
+    result = invoke("serve", "--port", port)
+
+    assert result.exit_code == 2
+    assert (
+        f"Invalid value for '--port': {port} is not in the range 0<=x<=65535."
+        in result.stderr
+    )
+    assert served == []
+
+
+@pytest.mark.parametrize("port", [0, 65535])
+def test_serve_takes_a_port_at_either_end_of_the_range(
+    invoke: Invoke, monkeypatch: pytest.MonkeyPatch, port: int
+) -> None:
+    served: list[dict[str, Any]] = []
+    monkeypatch.setattr("app.cli.uvicorn.run", lambda *a, **kw: served.append(kw))
+
+    result = invoke("serve", "--port", str(port), LOAD_SAMPLE_DATA="false")
+
+    assert result.exit_code == 0
+    assert [(kw["host"], kw["port"]) for kw in served] == [("127.0.0.1", port)]
