@@ -25,7 +25,7 @@ from app.db.base import Base, utcnow
 from app.db.queries import insert_missing
 from app.grids.schemas import FeatureRead, GridRead
 from app.models import Category, Grid, GridCell, GridFeature, Package, grid_packages
-from app.packages.repo_url import FORGE_HOSTS, Forge, repo_key
+from app.packages.repo_url import FORGE_HOSTS, Forge, repo_key, repo_url_problem
 from app.packages.repository import rescore
 from app.packages.schemas import PackageRead
 
@@ -138,6 +138,11 @@ async def import_catalog(
     packages: list[dict[str, Any]] = []
     memberships: set[tuple[int, int]] = set()
     for record in document.packages:
+        # Refused as the API refuses it, so no import stores what no edit could.
+        if record.repo_url.strip() and (
+            problem := repo_url_problem(record.repo_url, hosts)
+        ):
+            raise CatalogError(f"package {record.slug!r}: repo_url {problem}")
         key = repo_key(record.repo_url, hosts)
         if key is not None and len(key) > MAX_KEY:
             raise CatalogError(f"package {record.slug!r}: repo_url is too long")
