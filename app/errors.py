@@ -267,9 +267,9 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, 422, _summary(errors), errors=errors)
 
 
-# What FastAPI says of a body it cannot parse but for a JSON syntax error
-# (not UTF-8, nested past the parser's depth, a number Python will not
-# read), which app.api.body explains; malformed JSON text is a 422.
+# What FastAPI says of a body it fails to parse for any reason but a JSON
+# syntax error (not UTF-8, nested past the parser's depth, a number Python
+# will not read); app.api.body says which. Malformed JSON text is a 422.
 _FASTAPI_UNREADABLE_BODY = "There was an error parsing the body"
 UNREADABLE_BODY = "The body cannot be read as JSON: send UTF-8 text."
 

@@ -198,13 +198,13 @@ def _check_unique(document: Any) -> None:
     earlier one took would be reported as another id's in the database.
     """
     lists = {
-        "categories": document.categories,
-        "grids": document.grids,
-        "packages": document.packages,
-        "features": document.features,
+        "categories": (document.categories, ("id", "slug")),
+        "grids": (document.grids, ("id", "slug")),
+        "packages": (document.packages, ("id", "slug")),
+        "features": (document.features, ("id",)),
     }
-    for name, records in lists.items():
-        for key in ("id", "slug") if name != "features" else ("id",):
+    for name, (records, keys) in lists.items():
+        for key in keys:
             first: dict[Any, int] = {}
             for index, record in enumerate(records):
                 value = getattr(record, key)
