@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app import event_loop
+from app import event_loop, strict_json
 from app.api.links import Links
 from app.config import Settings
 from app.db.engine import create_engine, create_sessionmaker, writing
@@ -98,10 +98,28 @@ def _load_document(path: Path) -> Any:
     from app.catalog.schemas import CatalogDocument
 
     try:
-        return CatalogDocument.model_validate_json(path.read_bytes())
+        data = path.read_bytes()
     except OSError as exc:
         typer.echo(f"cannot read {path}: {exc.strerror}", err=True)
         raise typer.Exit(1) from exc
+    try:
+        # Read strictly, as request bodies are: a key given twice is refused.
+        parsed = strict_json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        typer.echo(f"{path} is not a catalogue document: not UTF-8 text", err=True)
+        raise typer.Exit(1) from exc
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deep" if isinstance(exc, RecursionError) else exc
+        typer.echo(f"{path} is not a catalogue document: not JSON ({reason})", err=True)
+        raise typer.Exit(1) from exc
+    if (fault := strict_json.first_fault(parsed)) is not None:
+        place = ".".join(str(part) for part in fault.path)
+        typer.echo(
+            f"{path} is not a catalogue document:\n{place}\n  {fault.message}", err=True
+        )
+        raise typer.Exit(1)
+    try:
+        return CatalogDocument.model_validate(parsed)
     except ValidationError as exc:
         typer.echo(f"{path} is not a catalogue document:\n{exc}", err=True)
         raise typer.Exit(1) from exc
@@ -142,7 +160,14 @@ async def load_sample_if_empty(sessionmaker: async_sessionmaker[AsyncSession]) -
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="Port to listen on; 0 takes a free one, which the log names.",
+        ),
+    ] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
     """Migrate the database, load the sample catalogue if empty, and serve the API."""

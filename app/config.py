@@ -4,6 +4,8 @@ Every name here is part of the service's interface: deployment scripts and
 other tools set them, so they are kept stable.
 """
 
+import ipaddress
+import math
 import re
 from datetime import timedelta
 from typing import Annotated, Literal, Self
@@ -27,6 +29,11 @@ from app.packages.repo_url import FORGE_HOSTS
 _HOST = re.compile(
     r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$"
 )
+# Bounds of the time settings: far past any sensible value, and well short
+# of where sleeping or adding to a timestamp would overflow.
+_HOUR = 3600
+_DAY = 86400
+_LONGEST = timedelta(days=3650)
 # Where a self-hosted instance's API lives when its entry names only the host.
 _API_PATHS = {"gitlab_hosts": "/api/v4", "gitea_hosts": "/api/v1"}
 
@@ -95,13 +102,18 @@ class Settings(BaseSettings):
     fetch_interval: timedelta = Field(
         default=timedelta(hours=24),
         gt=timedelta(0),
+        le=_LONGEST,
         description="How old last_fetched may get before a package is due again.",
     )
     fetch_concurrency: int = Field(
         default=16, ge=1, le=256, description="Packages fetched at the same time."
     )
     fetch_timeout: float = Field(
-        default=10.0, gt=0, description="Seconds per upstream request."
+        default=10.0,
+        gt=0,
+        le=_HOUR,
+        allow_inf_nan=False,
+        description="Seconds per upstream request.",
     )
     fetch_max_body: int = Field(
         default=32 * 2**20,
@@ -112,7 +124,11 @@ class Settings(BaseSettings):
         default=3, ge=1, le=10, description="Attempts for a transient upstream failure."
     )
     fetch_retry_delay: float = Field(
-        default=1.0, ge=0, description="First backoff delay in seconds; it doubles."
+        default=1.0,
+        ge=0,
+        le=_HOUR,
+        allow_inf_nan=False,
+        description="First backoff delay in seconds; it doubles.",
     )
     fetch_stats_attempts: int = Field(
         default=4,
@@ -121,7 +137,11 @@ class Settings(BaseSettings):
         description="Asks of a GitHub statistic that answers 202.",
     )
     fetch_stats_delay: float = Field(
-        default=1.0, ge=0, description="First wait in seconds after a 202; it doubles."
+        default=1.0,
+        ge=0,
+        le=_HOUR,
+        allow_inf_nan=False,
+        description="First wait in seconds after a 202; it doubles.",
     )
     fetch_batch_size: int = Field(
         default=200, ge=1, le=10_000, description="Packages taken per round."
@@ -129,16 +149,21 @@ class Settings(BaseSettings):
     fetch_lease: timedelta = Field(
         default=timedelta(minutes=10),
         gt=timedelta(0),
+        le=_LONGEST,
         description="How long a worker holds the packages it claimed before others may take them.",
     )
     fetch_shutdown_grace: float = Field(
         default=10.0,
         ge=0,
+        le=_HOUR,
+        allow_inf_nan=False,
         description="Seconds a stopping refresher lets fetches in flight finish.",
     )
     fetch_poll_seconds: float = Field(
         default=60.0,
         gt=0,
+        le=_DAY,
+        allow_inf_nan=False,
         description="Pause of the background refresh between rounds, in seconds (a refresh asked for over the API wakes its own process at once).",
     )
     fetch_contributor_pages: int = Field(
@@ -156,6 +181,8 @@ class Settings(BaseSettings):
     fetch_rate_limit_max_wait: float = Field(
         default=60.0,
         ge=0,
+        le=_DAY,
+        allow_inf_nan=False,
         description="Longest rate-limit pause in seconds a fetch waits out; a longer one makes the package rate_limited until the next round.",
     )
     fetch_host_concurrency: int | None = Field(
@@ -178,11 +205,13 @@ class Settings(BaseSettings):
     fetch_gone_spacing: timedelta = Field(
         default=timedelta(hours=24),
         ge=timedelta(0),
+        le=_LONGEST,
         description="Least time between two 404 answers that both count towards gone.",
     )
     fetch_blocked_cooldown: timedelta = Field(
         default=timedelta(days=7),
         ge=timedelta(0),
+        le=_LONGEST,
         description="How long a source answering 451 or access blocked is not asked again.",
     )
 
@@ -192,7 +221,7 @@ class Settings(BaseSettings):
     )
     forwarded_allow_ips: str = Field(
         default="127.0.0.1",
-        description="Comma-separated proxy addresses whose X-Forwarded-* headers are trusted, or *.",
+        description="Comma-separated IP addresses and networks (10.0.0.0/8) of the proxies whose X-Forwarded-* headers are trusted, or * alone to trust any.",
     )
     rate_limit_writes: str = Field(
         default="120/minute",
@@ -240,6 +269,7 @@ class Settings(BaseSettings):
         default=0.25,
         gt=0,
         le=10,
+        allow_inf_nan=False,
         description="On SQLite, how often each API process checks for changes made by other processes (PostgreSQL notifies at once).",
     )
     load_sample_data: bool = Field(
@@ -296,11 +326,48 @@ class Settings(BaseSettings):
         for host, api in _entries(value, secret=False):
             if not api:
                 api = f"https://{host}{_API_PATHS[info.field_name or '']}"
-            parts = urlsplit(api)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ValueError(f"the API of {host!r} is not an http(s) URL")
+            if (problem := _http_url_problem(api)) is not None:
+                raise ValueError(f"the API of {host!r} {problem}")
             hosts[host] = api.rstrip("/")
         return hosts
+
+    @field_validator(
+        "github_api_url",
+        "gitlab_api_url",
+        "bitbucket_api_url",
+        "codeberg_api_url",
+        "pypi_url",
+        "public_base_url",
+    )
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if (problem := _http_url_problem(value)) is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        """IP addresses and networks, as uvicorn's ProxyHeadersMiddleware reads
+        them: it takes anything else as a name no client address ever equals,
+        so a typo would silently trust nobody."""
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        if "*" in entries:
+            if len(entries) > 1:
+                raise ValueError("* trusts every address, so it must be given alone")
+            return "*"
+        for number, entry in enumerate(entries, start=1):
+            try:
+                if "/" in entry:
+                    ipaddress.ip_network(entry)  # strict, as uvicorn reads it
+                else:
+                    ipaddress.ip_address(entry)
+            except ValueError as exc:
+                raise ValueError(
+                    f"entry {number} ({entry!r}) is not an IP address or a network "
+                    "such as 10.0.0.0/8 (with no host bits set)"
+                ) from exc
+        return ",".join(entries)
 
     @field_validator("gitlab_host_tokens", "gitea_host_tokens", mode="before")
     @classmethod
@@ -340,12 +407,18 @@ class Settings(BaseSettings):
     @classmethod
     def _seconds(cls, value: object) -> object:
         """A plain number is seconds; "HH:MM:SS" and ISO 8601 ("P1D") work too."""
-        if isinstance(value, str):
-            try:
-                return timedelta(seconds=float(value))
-            except (ValueError, OverflowError):
-                return value
-        return value
+        if not isinstance(value, str):
+            return value
+        try:
+            seconds = float(value)
+        except ValueError:
+            return value  # read by pydantic
+        if not math.isfinite(seconds):
+            raise ValueError("must be a finite number of seconds")
+        try:
+            return timedelta(seconds=seconds)
+        except OverflowError as exc:
+            raise ValueError(f"must be at most {_LONGEST.days} days") from exc
 
     @field_validator("rate_limit_writes", "rate_limit_reads")
     @classmethod
@@ -417,6 +490,47 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
 
+def _http_url_problem(url: str) -> str | None:
+    """What keeps `url` from being a base URL requests can be made to, said
+    of it ("is not ..."); None when nothing does. Never quotes the URL: one
+    could hold a password."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a port that is not a number in range)
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or any(char.isspace() for char in url)
+    ):
+        return "is not an http(s) URL with a host, such as https://example.org"
+    if parts.username is not None or parts.password is not None:
+        return "holds a user name or password"
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        return "has a query or a fragment"
+    return None
+
+
+def _is_host(name: str) -> bool:
+    """Whether `name` is an IPv4 address or a DNS name with a dot in it.
+
+    A name whose last label is all digits is neither (999.1.1.1).
+    """
+    try:
+        return ipaddress.ip_address(name).version == 4
+    except ValueError:
+        pass
+    labels = name.split(".")
+    return (
+        bool(_HOST.match(name))
+        and len(name) <= 253
+        and all(len(label) <= 63 for label in labels)
+        and not labels[-1].isdigit()
+    )
+
+
 def _entries(value: str, *, secret: bool) -> list[tuple[str, str]]:
     """The HOST or HOST=VALUE entries of a comma-separated setting.
 
@@ -431,7 +545,7 @@ def _entries(value: str, *, secret: bool) -> list[tuple[str, str]]:
         name = f"entry {number}" if secret else f"entry {number} ({entry!r})"
         host, sep, rest = (part.strip() for part in entry.partition("="))
         host = host.lower().removeprefix("www.")
-        if not _HOST.match(host):
+        if not _is_host(host):
             raise ValueError(f"{name} does not start with a host name")
         if not rest and (sep or secret):
             form = "HOST=TOKEN" if secret else "HOST or HOST=API_BASE_URL"

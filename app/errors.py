@@ -254,7 +254,10 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         )
     detail = str(exc.detail)
     if exc.status_code == 400 and detail == _FASTAPI_UNREADABLE_BODY:
-        detail = UNREADABLE_BODY
+        from app.api.body import unreadable_body  # body.py builds on this module
+
+        # The request FastAPI read the body of: its body is kept, not read again.
+        return await _api_error(request, unreadable_body(await request.body()))
     return problem_response(request, exc.status_code, detail, headers)
 
 
@@ -264,8 +267,9 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, 422, _summary(errors), errors=errors)
 
 
-# What FastAPI says of a body it cannot decode at all (not UTF-8, nested
-# past the parser's depth); malformed JSON in readable text is a 422.
+# What FastAPI says of a body it fails to parse for any reason but a JSON
+# syntax error (not UTF-8, nested past the parser's depth, a number Python
+# will not read); app.api.body says which. Malformed JSON text is a 422.
 _FASTAPI_UNREADABLE_BODY = "There was an error parsing the body"
 UNREADABLE_BODY = "The body cannot be read as JSON: send UTF-8 text."
 

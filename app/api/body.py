@@ -5,7 +5,12 @@ A body must say it is JSON (`application/json`, or a `+json` type such as
 object with a key twice is refused: which value the client meant is a guess.
 A body larger than `MAX_BODY_BYTES` is a 413, refused before it is read
 whole: by its Content-Length when it has one, else as it streams in. A
-body that is not UTF-8, or nests deeper than `MAX_DEPTH`, is a 400.
+body that is not UTF-8, or nests deeper than `MAX_DEPTH`, is a 400. A
+number with more digits than Python turns into an int is a 422 naming its
+field.
+
+FastAPI parses the body before any dependency runs, and answers a body it
+cannot parse with one vague 400; `unreadable_body` says what is wrong.
 """
 
 import json
@@ -15,7 +20,15 @@ from fastapi import Depends, Request
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PROBLEM_JSON, ApiError, InvalidFields, instance_of, problem
+from app import strict_json
+from app.errors import (
+    PROBLEM_JSON,
+    UNREADABLE_BODY,
+    ApiError,
+    InvalidFields,
+    instance_of,
+    problem,
+)
 
 # A package's JSON is a few kilobytes; this leaves room and no more.
 MAX_BODY_BYTES = 64 * 1024
@@ -39,6 +52,7 @@ class UnreadableBody(ApiError):
 # Deeper than any document this service takes, and far from the depth at
 # which walking the value recursively would fail.
 MAX_DEPTH = 32
+_TOO_DEEP = f"The body's JSON nests arrays and objects deeper than {MAX_DEPTH} levels."
 
 
 def _too_deep(value: Any) -> bool:
@@ -62,21 +76,6 @@ def _too_deep(value: Any) -> bool:
     return False
 
 
-class _DuplicateKey(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise _DuplicateKey(key)
-        seen[key] = value
-    return seen
-
-
 async def _check_json_body(request: Request) -> None:
     media_type = (
         request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -88,26 +87,37 @@ async def _check_json_body(request: Request) -> None:
     except UnicodeDecodeError as exc:
         raise UnreadableBody("The body is not UTF-8 text.") from exc
     try:
-        document = json.loads(text, object_pairs_hook=_unique_keys)
-    except _DuplicateKey as exc:
-        raise InvalidFields(
-            [
-                {
-                    "loc": ["body", exc.key],
-                    "msg": "key appears twice",
-                    "type": "duplicate_key",
-                }
-            ]
-        ) from exc
+        document = strict_json.loads(text)
     except (ValueError, RecursionError):
         return  # malformed JSON is reported by the body's own validation
+    if (fault := strict_json.first_fault(document)) is not None:
+        raise _invalid(fault)
     if _too_deep(document):
-        raise UnreadableBody(
-            f"The body's JSON nests arrays and objects deeper than {MAX_DEPTH} levels."
-        )
+        raise UnreadableBody(_TOO_DEEP)
+
+
+def _invalid(fault: strict_json.Fault) -> InvalidFields:
+    return InvalidFields(
+        [{"loc": ["body", *fault.path], "msg": fault.message, "type": fault.kind}]
+    )
 
 
 JsonBody = Annotated[None, Depends(_check_json_body)]
+
+
+def unreadable_body(body: bytes) -> ApiError:
+    """What is wrong with a body that FastAPI could not parse as JSON."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return UnreadableBody("The body is not UTF-8 text.")
+    try:
+        fault = strict_json.first_fault(strict_json.loads(text))
+    except RecursionError:
+        return UnreadableBody(_TOO_DEEP)
+    except ValueError:
+        fault = None
+    return UnreadableBody(UNREADABLE_BODY) if fault is None else _invalid(fault)
 
 
 class BodySizeLimit:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from app.models import CELL_TEXT_MAX, FEATURE_TITLE_MAX
+from app.models import CELL_TEXT_MAX, FEATURE_ORDER_MAX, FEATURE_TITLE_MAX
 from app.packages.schemas import Reference, Slug, has_nul
 
 # The widths of the columns these land in; PostgreSQL refuses anything wider.
@@ -114,7 +114,7 @@ class FeatureRecord(BaseModel):
     grid: Reference
     title: str = Field(min_length=1, max_length=FEATURE_TITLE_MAX)
     description: str = ""
-    order: Count = 0
+    order: int = Field(default=0, ge=0, le=FEATURE_ORDER_MAX)
     created: Timestamp = None
     modified: Timestamp = None
     cells: list[CellRecord] = []

@@ -25,7 +25,7 @@ from app.db.base import Base, utcnow
 from app.db.queries import insert_missing
 from app.grids.schemas import FeatureRead, GridRead
 from app.models import Category, Grid, GridCell, GridFeature, Package, grid_packages
-from app.packages.repo_url import FORGE_HOSTS, Forge, repo_key
+from app.packages.repo_url import FORGE_HOSTS, Forge, repo_key, repo_url_problem
 from app.packages.repository import rescore
 from app.packages.schemas import PackageRead
 
@@ -105,6 +105,7 @@ async def import_catalog(
     `hosts` names the forges (self-hosted ones too) repository identity is
     worked out for, so two spellings of one repository are caught.
     """
+    _check_unique(document)
     now = utcnow()
     summary = ImportSummary()
 
@@ -137,6 +138,11 @@ async def import_catalog(
     packages: list[dict[str, Any]] = []
     memberships: set[tuple[int, int]] = set()
     for record in document.packages:
+        # Refused as the API refuses it, so no import stores what no edit could.
+        if record.repo_url.strip() and (
+            problem := repo_url_problem(record.repo_url, hosts)
+        ):
+            raise CatalogError(f"package {record.slug!r}: repo_url {problem}")
         key = repo_key(record.repo_url, hosts)
         if key is not None and len(key) > MAX_KEY:
             raise CatalogError(f"package {record.slug!r}: repo_url is too long")
@@ -183,6 +189,30 @@ async def import_catalog(
         # than after autovacuum's next look at the table.
         await session.execute(text("ANALYZE packages"))
     return summary
+
+
+def _check_unique(document: Any) -> None:
+    """Refuse a document that gives one id, or one slug, to two of its records.
+
+    Upserting by id would quietly let the later record win, and a slug the
+    earlier one took would be reported as another id's in the database.
+    """
+    lists = {
+        "categories": (document.categories, ("id", "slug")),
+        "grids": (document.grids, ("id", "slug")),
+        "packages": (document.packages, ("id", "slug")),
+        "features": (document.features, ("id",)),
+    }
+    for name, (records, keys) in lists.items():
+        for key in keys:
+            first: dict[Any, int] = {}
+            for index, record in enumerate(records):
+                value = getattr(record, key)
+                earlier = first.setdefault(value, index)
+                if earlier != index:
+                    raise CatalogError(
+                        f"{name}.{index}: {key} {value!r} is also the {key} of {name}.{earlier}"
+                    )
 
 
 async def _write_memberships(

@@ -138,12 +138,11 @@ async def feature_titled(
     return await session.scalar(query.limit(1))
 
 
-async def next_order(session: AsyncSession, grid_id: int) -> int:
-    """The order that puts a new row after the grid's last one."""
-    highest = await session.scalar(
+async def highest_order(session: AsyncSession, grid_id: int) -> int | None:
+    """The order of the grid's last row; None when the grid has no row."""
+    return await session.scalar(
         select(func.max(GridFeature.order)).where(GridFeature.grid_id == grid_id)
     )
-    return 0 if highest is None else highest + 1
 
 
 async def add_feature(session: AsyncSession, feature: GridFeature) -> GridFeature:

@@ -15,7 +15,13 @@ from pydantic import (
 from app.api.links import Hyperlink, Links
 from app.api.pagination import Page
 from app.db.base import local_time
-from app.models import CELL_TEXT_MAX, FEATURE_TITLE_MAX, Grid, GridFeature
+from app.models import (
+    CELL_TEXT_MAX,
+    FEATURE_ORDER_MAX,
+    FEATURE_TITLE_MAX,
+    Grid,
+    GridFeature,
+)
 from app.packages.schemas import SlugText, has_nul
 
 
@@ -54,7 +60,6 @@ class GridPage(Page[GridRead]):
 # -- the comparison matrix -----------------------------------------------------
 
 FEATURE_DESCRIPTION_MAX = 1000
-MAX_ORDER = 2**31 - 1
 
 
 class FeatureRead(BaseModel):
@@ -139,7 +144,7 @@ FeatureTitle = Annotated[
     str, Field(min_length=1, max_length=FEATURE_TITLE_MAX, examples=["Python 3"])
 ]
 FeatureDescription = Annotated[str, Field(max_length=FEATURE_DESCRIPTION_MAX)]
-Order = Annotated[StrictInt, Field(ge=0, le=MAX_ORDER)]
+Order = Annotated[StrictInt, Field(ge=0, le=FEATURE_ORDER_MAX)]
 CellText = Annotated[
     str, Field(min_length=1, max_length=CELL_TEXT_MAX, examples=["yes"])
 ]
@@ -170,7 +175,11 @@ def _optional(description: str | None = None) -> Any:
 class FeatureCreate(_Write):
     title: FeatureTitle
     description: FeatureDescription = ""
-    order: Order = _optional("Where the row goes; left out, after the grid's last row.")
+    order: Order = _optional(
+        f"Where the row goes, 0 to {FEATURE_ORDER_MAX:,}; left out, after the grid's "
+        f"last row (at {FEATURE_ORDER_MAX:,} once the last row is there: equal "
+        "orders are shown oldest first)."
+    )
 
 
 class FeatureUpdate(_Write):
@@ -178,7 +187,7 @@ class FeatureUpdate(_Write):
 
     title: FeatureTitle = _optional()
     description: FeatureDescription = _optional()
-    order: Order = _optional()
+    order: Order = _optional(f"Where the row goes, 0 to {FEATURE_ORDER_MAX:,}.")
 
 
 class CellWrite(_Write):

@@ -25,7 +25,7 @@ from app.grids.schemas import (
     MatrixRead,
     shown,
 )
-from app.models import Grid, GridFeature, Package
+from app.models import FEATURE_ORDER_MAX, Grid, GridFeature, Package
 from app.packages import repository as packages
 
 
@@ -90,7 +90,7 @@ async def create_feature(
     if "order" in create.model_fields_set:
         order = create.order
     else:
-        order = await repository.next_order(session, grid.id)
+        order = _after(await repository.highest_order(session, grid.id))
 
     now = utcnow()
     feature = GridFeature(
@@ -106,6 +106,15 @@ async def create_feature(
     )
     await repository.touch(session, grid.id, now)
     return feature
+
+
+def _after(highest: int | None) -> int:
+    """The order that puts a new row after one at `highest`.
+
+    Never past FEATURE_ORDER_MAX: a row there still comes last, since rows
+    of equal order are shown by id and the new row has the highest.
+    """
+    return 0 if highest is None else min(highest + 1, FEATURE_ORDER_MAX)
 
 
 async def update_feature(

@@ -2,6 +2,7 @@
 
 from app.models.catalog import (
     CELL_TEXT_MAX,
+    FEATURE_ORDER_MAX,
     FEATURE_TITLE_MAX,
     Category,
     Grid,
@@ -17,6 +18,7 @@ from app.models.token import ApiToken
 
 __all__ = [
     "CELL_TEXT_MAX",
+    "FEATURE_ORDER_MAX",
     "FEATURE_TITLE_MAX",
     "SOURCES",
     "ApiToken",

@@ -141,6 +141,9 @@ class Package(Versioned, Base):
 
 FEATURE_TITLE_MAX = 100
 CELL_TEXT_MAX = 300
+# The highest order a feature may have: far below the column's 32-bit limit,
+# so orders computed from stored ones (last + 1) can never overflow it.
+FEATURE_ORDER_MAX = 1_000_000
 
 
 class GridFeature(Timestamped, Base):

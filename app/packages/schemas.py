@@ -27,7 +27,7 @@ from app.api.pagination import Page
 from app.db.base import local_time
 from app.fetcher.pypi import pypi_name
 from app.models import Package, PackageEdit
-from app.packages.repo_url import is_valid_repo_url
+from app.packages.repo_url import repo_url_problem
 
 SLUG_PATTERN = r"^[-a-zA-Z0-9_]+$"
 _SLUG = re.compile(SLUG_PATTERN)
@@ -154,9 +154,11 @@ def _check_http_url(value: str) -> str:
 
 
 def _check_repo_url(value: str) -> str:
+    """Checked against the public forges; the service checks it again
+    against the self-hosted ones in settings."""
     value = value.strip()
-    if value and not is_valid_repo_url(value):
-        raise ValueError("must be a repository URL (https://host/owner/name), or empty")
+    if value and (problem := repo_url_problem(value)) is not None:
+        raise ValueError(problem)
     return value
 
 

@@ -20,7 +20,7 @@ from app.grids import repository as grid_repository
 from app.grids.service import GridLocked
 from app.models import Category, Grid, Package
 from app.packages import edits, repository
-from app.packages.repo_url import FORGE_HOSTS, Forge, repo_key
+from app.packages.repo_url import FORGE_HOSTS, Forge, repo_key, repo_url_problem
 from app.packages.schemas import (
     READ_ONLY_FIELDS,
     PackageCreate,
@@ -113,6 +113,12 @@ async def _resolve(
         if missing:
             listed = ", ".join(str(i) for i in sorted(missing))
             errors.append(field_error("grids", f"no grid has id {listed}", "reference"))
+
+    if values.get("repo_url") and (
+        problem := repo_url_problem(values["repo_url"], hosts)
+    ):
+        # Worded as the schema's own check words it for the public forges.
+        errors.append(field_error("repo_url", f"Value error, {problem}"))
 
     if errors:
         raise InvalidFields(errors)

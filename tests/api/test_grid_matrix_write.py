@@ -175,6 +175,33 @@ async def test_the_first_feature_of_a_grid_is_order_zero(
 
 
 @pytest.mark.usefixtures("grids")
+async def test_features_after_one_at_the_highest_order_still_go_last(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    highest = await client.post(
+        f"{FORMS}/features/", headers=auth, json={"title": "Max", "order": 1_000_000}
+    )
+
+    after = [
+        await client.post(f"{FORMS}/features/", headers=auth, json={"title": title})
+        for title in ("AfterMax", "AfterThat")
+    ]
+
+    assert (highest.status_code, highest.json()["order"]) == (201, 1_000_000)
+    assert [(r.status_code, r.json()["order"]) for r in after] == [
+        (201, 1_000_000),
+        (201, 1_000_000),
+    ]
+    assert [f["title"] for f in (await matrix(client))["features"]] == [
+        "Python 3",
+        "Docs",
+        "Max",
+        "AfterMax",
+        "AfterThat",
+    ]
+
+
+@pytest.mark.usefixtures("grids")
 async def test_a_feature_title_is_unique_within_its_grid(
     client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:
@@ -373,11 +400,21 @@ def _invalid(at: str, error: dict[str, Any]) -> dict[str, Any]:
             ],
         ),
         (
-            {"title": "ok", "order": 2**31},
+            {"title": "ok", "order": 1_000_001},
             [
                 _error(
                     ["body", "order"],
-                    "Input should be less than or equal to 2147483647",
+                    "Input should be less than or equal to 1000000",
+                    "less_than_equal",
+                )
+            ],
+        ),
+        (
+            {"title": "ok", "order": 2**31 - 1},
+            [
+                _error(
+                    ["body", "order"],
+                    "Input should be less than or equal to 1000000",
                     "less_than_equal",
                 )
             ],

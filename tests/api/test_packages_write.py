@@ -438,6 +438,14 @@ HTTP_ERROR = "Value error, must be an http(s) URL, or empty"
 PYPI_ERROR = "Value error, must be a PyPI project URL (https://pypi.org/project/NAME/) or name, or empty"
 NUL_ERROR = "Value error, must not contain a NUL character"
 KEY_TOO_LONG = "is longer than 500 characters once normalised"
+ON_GITHUB = (
+    "Value error, must be a repository URL on github.com "
+    "(https://github.com/owner/name), or empty"
+)
+EXTRAS = (
+    "Value error, must be a repository URL (https://host/owner/name) with no user "
+    "name, password, query or fragment, or empty"
+)
 SLUG_PATTERN = (
     "string_pattern_mismatch",
     "String should match pattern '^[-a-zA-Z0-9_]+$'",
@@ -476,10 +484,15 @@ SLUG_PATTERN = (
         ("pypi_url", "https://example.org/project/x/", "value_error", PYPI_ERROR),
         ("repo_url", "https://example.org/a b", "value_error", URL_ERROR),
         ("repo_url", "https://example.org:abc/a/b", "value_error", URL_ERROR),
+        ("repo_url", "https://github.com/foo", "value_error", ON_GITHUB),
+        ("repo_url", "https://github.com/", "value_error", ON_GITHUB),
+        ("repo_url", "https://evil.com#@github.com/foo/bar", "value_error", EXTRAS),
+        ("repo_url", "https://github.com/foo/bar?tab=readme", "value_error", EXTRAS),
+        ("repo_url", "https://me:secret@github.com/foo/bar", "value_error", EXTRAS),
         ("documentation_url", "https://x.org:99999/a", "value_error", HTTP_ERROR),
         ("title", "a\x00b", "value_error", NUL_ERROR),
         ("documentation_url", "https://x.org/\x00", "value_error", NUL_ERROR),
-        ("repo_url", "https://github.com/" + "İ" * 300, "value_error", KEY_TOO_LONG),
+        ("repo_url", "https://example.org/" + "İ" * 300, "value_error", KEY_TOO_LONG),
         ("slug", "bad slug", *SLUG_PATTERN),
         ("slug", "héllo", *SLUG_PATTERN),
         ("slug", "", "string_too_short", "String should have at least 1 character"),
@@ -646,6 +659,10 @@ async def test_a_slug_used_by_another_package_is_409(
             "https://github.com/example-org/example-repo",
             "http://www.github.com/EXAMPLE-ORG/example-repo/tree/main/docs",
         ),
+        ("https://github.com/Foo/Bar", "https://github.com/foo/ba%72"),
+        ("https://github.com/Foo/Bar", "https://github.com./foo/bar"),
+        ("https://github.com/Foo/Bar", "https://\uff47ithub.com/foo/bar"),
+        ("https://github.com/Foo/Bar", "https://github.com/foo/bar.GIT"),
     ],
 )
 async def test_a_repository_used_by_another_package_is_409(
@@ -1165,3 +1182,48 @@ async def test_a_self_hosted_repository_is_one_however_it_is_written(
             "/api/v4/packages/2/",
         ),
     )
+
+
+async def test_a_self_hosted_forge_takes_only_repository_urls(
+    client_with: ClientFactory, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    await make_category(sessionmaker)
+    await make_package(sessionmaker, id=1, slug="one")
+    async with sessionmaker() as session:
+        token = await create_token(session, "editor")
+        await session.commit()
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async with client_with(gitlab_hosts="git.example.org") as client:
+        response = await client.patch(
+            "/api/v4/packages/1/",
+            headers=headers,
+            json={"repo_url": "https://git.example.org/group"},
+        )
+        created = await client.post(
+            "/api/v4/packages/",
+            headers=headers,
+            json={
+                "title": "Two",
+                "slug": "two",
+                "category": 1,
+                "repo_url": "https://git.example.org/group/",
+            },
+        )
+    kept = await stored(sessionmaker, 1)
+
+    message = (
+        "Value error, must be a repository URL on git.example.org "
+        "(https://git.example.org/group/name), or empty"
+    )
+    assert (response.status_code, response.json()) == (
+        422,
+        field_errors(
+            "repo_url", msg=message, kind="value_error", at="/api/v4/packages/1/"
+        ),
+    )
+    assert (created.status_code, created.json()) == (
+        422,
+        field_errors("repo_url", msg=message, kind="value_error", at=NEW_URL),
+    )
+    assert kept is not None and (kept.title, kept.repo_url) == ("Package 1", "")

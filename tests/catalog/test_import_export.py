@@ -416,6 +416,120 @@ async def test_a_slug_another_id_holds_is_a_clear_error_and_writes_nothing(
     assert await export(sessionmaker) == before
 
 
+def twice(name: str, **changes: Any) -> Any:
+    """A change adding a second record to the list `name`: the first, changed so."""
+
+    def change(document: dict[str, Any]) -> None:
+        document[name].append({**document[name][0], **changes})
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            twice("categories", slug="other"),
+            "categories.1: id 5 is also the id of categories.0",
+        ),
+        (
+            twice("categories", id=6),
+            "categories.1: slug 'libraries' is also the slug of categories.0",
+        ),
+        (twice("grids", slug="other"), "grids.1: id 40 is also the id of grids.0"),
+        (
+            twice("grids", id=41),
+            "grids.1: slug 'form-tools' is also the slug of grids.0",
+        ),
+        (
+            twice("packages", slug="other"),
+            "packages.1: id 77 is also the id of packages.0",
+        ),
+        (
+            twice("packages", id=78),
+            "packages.1: slug 'example' is also the slug of packages.0",
+        ),
+        (twice("packages"), "packages.1: id 77 is also the id of packages.0"),
+    ],
+)
+async def test_one_id_or_slug_given_to_two_records_is_refused_and_writes_nothing(
+    sessionmaker: async_sessionmaker[AsyncSession], change: Any, message: str
+) -> None:
+    await load(sessionmaker, sample())
+    before = await export(sessionmaker)
+    document = small()
+    change(document)
+
+    with pytest.raises(CatalogError) as raised:
+        await load(sessionmaker, document)
+
+    assert str(raised.value) == message
+    assert await export(sessionmaker) == before
+
+
+@pytest.mark.parametrize(
+    ("repo_url", "message"),
+    [
+        (
+            "https://github.com/example-org",
+            "package 'example': repo_url must be a repository URL on github.com "
+            "(https://github.com/owner/name), or empty",
+        ),
+        (
+            "https://evil.com#@github.com/example-org/example-repo",
+            "package 'example': repo_url must be a repository URL "
+            "(https://host/owner/name) with no user name, password, query or "
+            "fragment, or empty",
+        ),
+        (
+            "not a url",
+            "package 'example': repo_url must be a repository URL "
+            "(https://host/owner/name), or empty",
+        ),
+    ],
+)
+async def test_a_repo_url_the_api_refuses_is_refused_and_writes_nothing(
+    sessionmaker: async_sessionmaker[AsyncSession], repo_url: str, message: str
+) -> None:
+    with pytest.raises(CatalogError) as raised:
+        await load(sessionmaker, small(repo_url=repo_url))
+
+    assert str(raised.value) == message
+    assert await counts(sessionmaker) == EMPTY
+
+
+async def test_a_repository_spelled_another_way_is_imported_once_and_reported(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    document = small(repo_url="https://github.com/Foo/Bar")
+    for number, spelling in enumerate(
+        [
+            "https://github.com/foo/ba%72",
+            "https://github.com./foo/bar",
+            "https://\uff47ithub.com/foo/bar",
+            "https://github.com/foo/bar.GIT",
+        ],
+        start=78,
+    ):
+        document["packages"].append(
+            {
+                **document["packages"][0],
+                "id": number,
+                "slug": f"spelling-{number}",
+                "repo_url": spelling,
+            }
+        )
+
+    summary = await load(sessionmaker, document)
+
+    assert summary.shared_repositories == [
+        "spelling-78",
+        "spelling-79",
+        "spelling-80",
+        "spelling-81",
+    ]
+
+
 async def test_a_repository_claimed_twice_is_imported_once_and_reported(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:

@@ -154,6 +154,49 @@ async def test_new_features_after_an_import_take_the_next_free_id(
     assert (response.json()["id"], response.json()["order"]) == (5, 4)
 
 
+async def test_features_at_the_highest_order_export_and_import_again(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+    client: httpx.AsyncClient,
+) -> None:
+    await load(sessionmaker, with_features(order=1_000_000))
+    async with sessionmaker() as session:
+        token = await create_token(session, "editor")
+        await session.commit()
+    added = await client.post(
+        "/api/v4/grids/40/features/",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"title": "After the last"},
+    )
+    first = await export(sessionmaker)
+
+    await empty_the_catalogue(engine)
+    await load(sessionmaker, first)
+
+    assert (added.status_code, added.json()["order"]) == (201, 1_000_000)
+    assert [(f["title"], f["order"]) for f in first["features"]] == [
+        ("Docs", 0),
+        ("Python 3", 1_000_000),
+        ("After the last", 1_000_000),
+    ]
+    assert await export(sessionmaker) == first
+
+
+async def test_one_feature_id_given_to_two_features_is_refused_and_writes_nothing(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    await load(sessionmaker, with_features())
+    before = await export(sessionmaker)
+    document = with_features(title="Python")
+    document["features"][1]["id"] = 9
+
+    with pytest.raises(CatalogError) as raised:
+        await load(sessionmaker, document)
+
+    assert str(raised.value) == "features.1: id 9 is also the id of features.0"
+    assert await export(sessionmaker) == before
+
+
 async def test_importing_twice_changes_nothing(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -298,6 +341,11 @@ async def test_a_title_another_feature_of_the_grid_holds_is_a_clear_error(
             {"order": -1},
             ("features", 0, "order"),
             "Input should be greater than or equal to 0",
+        ),
+        (
+            {"order": 2**31},
+            ("features", 0, "order"),
+            "Input should be less than or equal to 1000000",
         ),
     ],
 )

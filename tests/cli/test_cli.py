@@ -239,7 +239,6 @@ def test_a_document_whose_slug_another_id_holds_is_refused(
     ("content", "start"),
     [
         (None, "cannot read missing.json: No such file or directory\n"),
-        ("{not json", "missing.json is not a catalogue document:\n"),
         ('{"packages": [{"id": 1}]}', "missing.json is not a catalogue document:\n"),
     ],
 )
@@ -254,6 +253,45 @@ def test_an_unreadable_document_is_refused(
     assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr.startswith(start)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (
+            b"{not json",
+            " not JSON (Expecting property name enclosed in double quotes: "
+            "line 1 column 2 (char 1))",
+        ),
+        ('{"categories": []}'.encode("utf-16"), " not UTF-8 text"),
+        (b"[" * 100_000 + b"]" * 100_000, " not JSON (nested too deep)"),
+        (b'{"categories": [], "categories": []}', "\ncategories\n  key appears twice"),
+        (
+            b'{"packages": [{"id": 1, "title": "p", "slug": "p", "category": 1, '
+            b'"repo_watchers": 1, "repo_watchers": 2}]}',
+            "\npackages.0.repo_watchers\n  key appears twice",
+        ),
+        (
+            b'{"categories": [{"id": '
+            + b"1" * 5000
+            + b', "title": "A", "slug": "a"}]}',
+            "\ncategories.0.id\n  is a number of 5000 digits; a number may have "
+            "at most 4300",
+        ),
+    ],
+)
+def test_a_document_json_reads_loosely_is_refused_naming_the_fault(
+    invoke: Invoke, workdir: Path, query: Query, content: bytes, problem: str
+) -> None:
+    (workdir / "bad.json").write_bytes(content)
+
+    result = invoke("import", "bad.json")
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == f"bad.json is not a catalogue document:{problem}\n"
+    assert invoke("migrate").exit_code == 0
+    assert query("SELECT count(*) FROM categories") == [(0,)]
 
 
 @pytest.mark.parametrize("args", [[], ["--all", "django"]])
@@ -443,3 +481,33 @@ def test_a_record_that_would_not_fit_the_database_is_refused(
     assert problem in result.stderr
     assert invoke("migrate").exit_code == 0
     assert query("SELECT count(*) FROM packages") == [(0,)]
+
+
+@pytest.mark.parametrize("port", ["99999", "65536", "-1"])
+def test_serve_refuses_a_port_out_of_range(
+    invoke: Invoke, monkeypatch: pytest.MonkeyPatch, port: str
+) -> None:
+    served: list[dict[str, Any]] = []
+    monkeypatch.setattr("app.cli.uvicorn.run", lambda *a, **kw: served.append(kw))
+
+    result = invoke("serve", "--port", port)
+
+    assert result.exit_code == 2
+    assert (
+        f"Invalid value for '--port': {port} is not in the range 0<=x<=65535."
+        in result.stderr
+    )
+    assert served == []
+
+
+@pytest.mark.parametrize("port", [0, 65535])
+def test_serve_takes_a_port_at_either_end_of_the_range(
+    invoke: Invoke, monkeypatch: pytest.MonkeyPatch, port: int
+) -> None:
+    served: list[dict[str, Any]] = []
+    monkeypatch.setattr("app.cli.uvicorn.run", lambda *a, **kw: served.append(kw))
+
+    result = invoke("serve", "--port", str(port), LOAD_SAMPLE_DATA="false")
+
+    assert result.exit_code == 0
+    assert [(kw["host"], kw["port"]) for kw in served] == [("127.0.0.1", port)]

@@ -94,6 +94,76 @@ def test_the_settings_command_refuses_a_file_without_markers(
             {"WORKER_METRICS_PORT": "70000"},
             "  WORKER_METRICS_PORT: Input should be less than or equal to 65535",
         ),
+        ({"FETCH_TIMEOUT": "inf"}, "  FETCH_TIMEOUT: Input should be a finite number"),
+        ({"FETCH_TIMEOUT": "nan"}, "  FETCH_TIMEOUT: Input should be a finite number"),
+        (
+            {"FETCH_STATS_DELAY": "1e999"},
+            "  FETCH_STATS_DELAY: Input should be a finite number",
+        ),
+        (
+            {"FETCH_TIMEOUT": "1e300"},
+            "  FETCH_TIMEOUT: Input should be less than or equal to 3600",
+        ),
+        (
+            {"FETCH_INTERVAL": "inf"},
+            "  FETCH_INTERVAL: Value error, must be a finite number of seconds",
+        ),
+        (
+            {"FETCH_LEASE": "1e300"},
+            "  FETCH_LEASE: Value error, must be at most 3650 days",
+        ),
+        (
+            {"FETCH_BLOCKED_COOLDOWN": "P4000D"},
+            "  FETCH_BLOCKED_COOLDOWN: Input should be less than or equal to 3650 days",
+        ),
+        (
+            {"GITHUB_API_URL": "notaurl"},
+            "  GITHUB_API_URL: Value error, is not an http(s) URL with a host, "
+            "such as https://example.org",
+        ),
+        (
+            {"PUBLIC_BASE_URL": "javascript:x"},
+            "  PUBLIC_BASE_URL: Value error, is not an http(s) URL with a host, "
+            "such as https://example.org",
+        ),
+        (
+            {"CODEBERG_API_URL": "https://:443/api/v1"},
+            "  CODEBERG_API_URL: Value error, is not an http(s) URL with a host, "
+            "such as https://example.org",
+        ),
+        (
+            {"PYPI_URL": "https://me:s3cret@pypi.example.org"},
+            "  PYPI_URL: Value error, holds a user name or password",
+        ),
+        (
+            {"GITLAB_API_URL": "https://gitlab.example.org/api/v4#top"},
+            "  GITLAB_API_URL: Value error, has a query or a fragment",
+        ),
+        (
+            {"FORWARDED_ALLOW_IPS": "127.0.0.1, 999.1.1.1"},
+            "  FORWARDED_ALLOW_IPS: Value error, entry 2 ('999.1.1.1') is not an IP "
+            "address or a network such as 10.0.0.0/8 (with no host bits set)",
+        ),
+        (
+            {"FORWARDED_ALLOW_IPS": "10.0.0.1/8"},
+            "  FORWARDED_ALLOW_IPS: Value error, entry 1 ('10.0.0.1/8') is not an IP "
+            "address or a network such as 10.0.0.0/8 (with no host bits set)",
+        ),
+        (
+            {"FORWARDED_ALLOW_IPS": "*, 10.0.0.1"},
+            "  FORWARDED_ALLOW_IPS: Value error, * trusts every address, so it must "
+            "be given alone",
+        ),
+        (
+            {"GITLAB_HOSTS": "999.1.1.1"},
+            "  GITLAB_HOSTS: Value error, entry 1 ('999.1.1.1') does not start with "
+            "a host name",
+        ),
+        (
+            {"GITEA_HOSTS": "git.example.org=notaurl"},
+            "  GITEA_HOSTS: Value error, the API of 'git.example.org' is not an "
+            "http(s) URL with a host, such as https://example.org",
+        ),
     ],
 )
 def test_serve_with_a_bad_setting_stops_naming_it(
@@ -109,3 +179,24 @@ def test_the_log_level_may_be_given_in_lower_case() -> None:
     settings = Settings(_env_file=None, log_level="debug")  # type: ignore[call-arg]
 
     assert settings.log_level == "DEBUG"
+
+
+def test_proxy_addresses_and_base_urls_in_every_accepted_form() -> None:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        forwarded_allow_ips=" 127.0.0.1 , ::1, 10.0.0.0/8, fd00::/8,",
+        public_base_url="https://packages.example.org/catalogue",
+        github_api_url="http://[::1]:8080/api/v3",
+        gitlab_hosts="git.example.org, 10.0.0.5=http://10.0.0.5:8080/api/v4",
+        fetch_timeout="3600",
+        fetch_interval="P3650D",
+    )
+
+    assert settings.forwarded_allow_ips == "127.0.0.1,::1,10.0.0.0/8,fd00::/8"
+    assert settings.public_base_url == "https://packages.example.org/catalogue"
+    assert settings.github_api_url == "http://[::1]:8080/api/v3"
+    assert settings.gitlab_hosts == {
+        "git.example.org": "https://git.example.org/api/v4",
+        "10.0.0.5": "http://10.0.0.5:8080/api/v4",
+    }
+    assert (settings.fetch_timeout, settings.fetch_interval.days) == (3600.0, 3650)
