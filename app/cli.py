@@ -235,6 +235,12 @@ def import_(
     )
     for slug in summary.shared_repositories:
         typer.echo(f"note: {slug} shares its repository with another package", err=True)
+    for slug in summary.refused_repo_urls:
+        typer.echo(
+            f"note: {slug}'s repo_url names no repository an edit would accept; "
+            "kept as it is",
+            err=True,
+        )
 
 
 @cli.command()

@@ -47,6 +47,8 @@ class ImportSummary:
     features: int = 0
     cells: int = 0
     shared_repositories: list[str] = field(default_factory=list)
+    # Packages whose repo_url an edit would refuse; imported all the same.
+    refused_repo_urls: list[str] = field(default_factory=list)
 
 
 def _ref(value: str | int, what: str) -> int:
@@ -138,11 +140,15 @@ async def import_catalog(
     packages: list[dict[str, Any]] = []
     memberships: set[tuple[int, int]] = set()
     for record in document.packages:
-        # Refused as the API refuses it, so no import stores what no edit could.
+        # Django Packages holds repo_urls an edit here would refuse (an
+        # organisation's page, a URL with a query): kept as they are, and
+        # said, so that an export loads whole. They are served, and fetched
+        # only if they still name a repository.
         if record.repo_url.strip() and (
             problem := repo_url_problem(record.repo_url, hosts)
         ):
-            raise CatalogError(f"package {record.slug!r}: repo_url {problem}")
+            summary.refused_repo_urls.append(record.slug)
+            log.warning("import.repo_url_refused", slug=record.slug, problem=problem)
         key = repo_key(record.repo_url, hosts)
         if key is not None and len(key) > MAX_KEY:
             raise CatalogError(f"package {record.slug!r}: repo_url is too long")

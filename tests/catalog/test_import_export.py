@@ -468,34 +468,25 @@ async def test_one_id_or_slug_given_to_two_records_is_refused_and_writes_nothing
 
 
 @pytest.mark.parametrize(
-    ("repo_url", "message"),
+    "repo_url",
     [
-        (
-            "https://github.com/example-org",
-            "package 'example': repo_url must be a repository URL on github.com "
-            "(https://github.com/owner/name), or empty",
-        ),
-        (
-            "https://evil.com#@github.com/example-org/example-repo",
-            "package 'example': repo_url must be a repository URL "
-            "(https://host/owner/name) with no user name, password, query or "
-            "fragment, or empty",
-        ),
-        (
-            "not a url",
-            "package 'example': repo_url must be a repository URL "
-            "(https://host/owner/name), or empty",
-        ),
+        "https://github.com/example-org",
+        "https://evil.com#@github.com/example-org/example-repo",
+        "not a url",
     ],
 )
-async def test_a_repo_url_the_api_refuses_is_refused_and_writes_nothing(
-    sessionmaker: async_sessionmaker[AsyncSession], repo_url: str, message: str
+async def test_a_repo_url_the_api_refuses_is_kept_as_it_is_and_reported(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient,
+    repo_url: str,
 ) -> None:
-    with pytest.raises(CatalogError) as raised:
-        await load(sessionmaker, small(repo_url=repo_url))
+    # Django Packages holds such URLs (an organisation's page); an export
+    # must load whole, and an edit would still refuse them.
+    summary = await load(sessionmaker, small(repo_url=repo_url))
 
-    assert str(raised.value) == message
-    assert await counts(sessionmaker) == EMPTY
+    assert summary.refused_repo_urls == ["example"]
+    served = (await client.get("/api/v4/packages/example/")).json()
+    assert served["repo_url"] == repo_url
 
 
 async def test_a_repository_spelled_another_way_is_imported_once_and_reported(

@@ -185,6 +185,37 @@ def test_importing_the_same_file_twice_changes_nothing(
     assert (workdir / "twice.json").read_bytes() == (workdir / "once.json").read_bytes()
 
 
+def test_an_import_names_the_repo_urls_an_edit_would_refuse(
+    invoke: Invoke, workdir: Path, query: Query
+) -> None:
+    document = {
+        "categories": [{"id": 1, "title": "App", "slug": "apps"}],
+        "packages": [
+            {
+                "id": 1,
+                "title": "Org",
+                "slug": "org-only",
+                "category": 1,
+                "repo_url": "https://github.com/example-org",
+            }
+        ],
+    }
+    (workdir / "org.json").write_text(json.dumps(document), encoding="utf-8")
+
+    result = invoke("import", "org.json")
+
+    assert result.exit_code == 0
+    logged, note = result.stderr.splitlines()
+    assert "import.repo_url_refused" in logged
+    assert note == (
+        "note: org-only's repo_url names no repository an edit would accept; "
+        "kept as it is"
+    )
+    assert query("SELECT repo_url FROM packages") == [
+        ("https://github.com/example-org",)
+    ]
+
+
 def test_importing_an_empty_document_imports_nothing(
     invoke: Invoke, workdir: Path, query: Query
 ) -> None:
