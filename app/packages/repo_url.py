@@ -32,7 +32,12 @@ _CASE_INSENSITIVE: frozenset[Forge] = frozenset(
 )
 
 _SCP_LIKE = re.compile(r"^[\w.-]+@(?P<host>[\w.-]+):(?P<path>[^\s]+)$")
-_NAME = re.compile(r"^[\w.-]+$")
+# One segment of a repository path: letters, digits, "_", "." and "-" only,
+# so it goes into an API URL as it is. "." and ".." are dot segments, which a
+# URL resolves away (https://www.rfc-editor.org/rfc/rfc3986#section-5.2.4):
+# "/repos/../.." would ask for the API's root.
+_NAME = re.compile(r"[\w.-]+")
+_DOT_SEGMENTS = frozenset({".", ".."})
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +62,18 @@ class RepoRef:
     def same_repo(self, other: "RepoRef") -> bool:
         """Whether both name one repository, compared as `repo_key` compares."""
         return self.canonical_url.lower() == other.canonical_url.lower()
+
+
+def is_repo_path(path: str, forge: Forge) -> bool:
+    """Whether `path` names a repository on `forge` in well-formed segments:
+    "owner/name", or groups nested before the name on GitLab."""
+    segments = path.split("/")
+    if len(segments) < 2 or (forge != "gitlab" and len(segments) > 2):
+        return False
+    return all(
+        _NAME.fullmatch(segment) and segment not in _DOT_SEGMENTS
+        for segment in segments
+    )
 
 
 def _split(url: str) -> tuple[str, list[str]] | None:
@@ -109,9 +126,10 @@ def parse_repo_url(
     if len(segments) < 2:
         return None
     segments[-1] = re.sub(r"\.git$", "", segments[-1])
-    if not all(_NAME.match(segment) for segment in segments):
+    path = "/".join(segments)
+    if not is_repo_path(path, forge):
         return None
-    return RepoRef(forge=forge, host=host, path="/".join(segments))
+    return RepoRef(forge=forge, host=host, path=path)
 
 
 def repo_key(url: str, hosts: Mapping[str, Forge] = FORGE_HOSTS) -> str | None:
