@@ -6,7 +6,6 @@ https://docs.pypi.org/api/json/ : `GET /pypi/{name}/json` gives `info`
 project is asked conditionally: a 304 keeps what is stored.
 """
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,13 +21,6 @@ from app.fetcher.errors import PermanentError
 from app.fetcher.http import forget_etag, get_json
 from app.fetcher.limiter import shared_limiters
 
-# A project name as PEP 508 allows it.
-# https://packaging.python.org/en/latest/specifications/name-normalization/
-_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
-_PYPI_HOSTS = frozenset({"pypi.org", "pypi.python.org"})
-# Path prefixes of a project page: /project/NAME/ (pypi.org), /pypi/NAME (legacy).
-_PROJECT_PREFIXES = frozenset({"project", "pypi"})
-
 
 @dataclass(frozen=True, slots=True)
 class PyPIStats:
@@ -36,28 +28,6 @@ class PyPIStats:
     documentation_url: str | None
     released_at: datetime | None = None  # first upload of `version`'s files
     python3: bool | None = None  # None when the metadata does not say
-
-
-def pypi_name(pypi_url: str) -> str | None:
-    """The project name in a stored pypi_url, or None when there is none.
-
-    The catalogue holds legacy URLs (`http://pypi.python.org/pypi/NAME`, with
-    or without a trailing slash), current ones (`https://pypi.org/project/NAME/`)
-    and bare names.
-    """
-    value = pypi_url.strip()
-    if _NAME.match(value):
-        return value
-
-    parts = urlsplit(value)
-    host = (parts.hostname or "").removeprefix("www.")
-    if parts.scheme not in ("http", "https") or host not in _PYPI_HOSTS:
-        return None
-    segments = [segment for segment in parts.path.split("/") if segment]
-    if len(segments) >= 2 and segments[0] in _PROJECT_PREFIXES:
-        name = segments[1]
-        return name if _NAME.match(name) else None
-    return None
 
 
 def latest_version(releases: Mapping[str, Any]) -> str | None:

@@ -50,9 +50,10 @@ from app.fetcher.forges import fetched_hosts, forge_clients
 from app.fetcher.github import GitHubClient
 from app.fetcher.http import conditional
 from app.fetcher.limiter import shared_limiters
-from app.fetcher.pypi import PyPIClient, PyPIStats, pypi_name
+from app.fetcher.pypi import PyPIClient, PyPIStats
 from app.fetcher.repository import SourceState, StoredPackage
 from app.fetcher.writer import GroupWriter
+from app.packages.pypi_url import pypi_name
 from app.packages.repo_url import RepoRef, parse_repo_url, repo_key
 from app.packages.repository import rescore
 
