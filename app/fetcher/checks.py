@@ -3,8 +3,8 @@
 They are the import's (`app.catalog.schemas`): counts fit the integer
 columns and are not negative, a version fits its column, text holds no NUL
 character, timestamps lie from 1900 to 8999. A value the import would
-refuse is not stored by a fetch either, so whatever a fetch stores can be
-read, sent back unchanged, exported and imported again. Two checks go with
+refuse is not stored by a fetch either, so whatever a fetch stores reads
+through the API and survives an export and an import. Two checks go with
 them: text must be encodable as UTF-8 (JSON may carry a lone surrogate,
 "\\ud800", which no database stores and the import's JSON parser refuses),
 and a documentation link must be one the API takes back (`HttpUrlText`).
@@ -21,6 +21,11 @@ project links that are not web links, files without an upload time) are
 sifted by these limits as well (`sift`), not refused whole: one login with
 a NUL says nothing about the other contributors, and leaving out an entry
 it cannot use is what the fetcher does anyway.
+
+A repository path an answer names (a rename, a transfer) goes into the URLs
+of the calls that follow, which carry the forge's token: `moved_ref` takes
+only a well-formed one (`is_repo_path`: no "..", no "?", ...), else the
+answer is malformed too.
 """
 
 from collections.abc import Iterable
