@@ -5,6 +5,8 @@
   are classified.
 - `limiter`: one per upstream, shared: rate-limit pauses, pacing, concurrency.
 - `errors`: the small error tree those failures become.
+- `checks`: the limits every fetched value and upstream-named path is held
+  to before it is used or stored: the import's.
 - `forge`: the interface every repository host implements: `github`,
   `gitlab`, `bitbucket` and `gitea` (Codeberg, Forgejo, Gitea); `forges`
   picks one per host, `activity` counts listed commits into weeks.

@@ -26,8 +26,9 @@ values and are listed in `RepoStats.unsupported`:
 from datetime import datetime
 
 from app.fetcher.activity import CommitWeeks, walk_commits
+from app.fetcher.checks import Answer, Count, Text, Time, moved_ref, parse
 from app.fetcher.errors import FetchError
-from app.fetcher.forge import NO_ACTIVITY, RepoStats, RestForge, unexpected
+from app.fetcher.forge import NO_ACTIVITY, RepoStats, RestForge, api_path
 from app.fetcher.http import Reply
 from app.packages.repo_url import RepoRef
 
@@ -35,16 +36,37 @@ _PAGELEN = 100  # the most Bitbucket gives per page of commits
 UNSUPPORTED = frozenset({"repo_watchers", "participants", "repo_archived"})
 
 
+class _Repository(Answer):
+    """GET /repositories/{workspace}/{slug}: the fields read."""
+
+    description: Text | None = None
+    full_name: str | None = None
+
+
+class _Forks(Answer):
+    size: Count
+
+
+class _Commit(Answer):
+    date: Time
+
+
+class _Commits(Answer):
+    """A page of GET .../commits: its commits, and the next page's URL."""
+
+    values: list[_Commit]
+    next: str | None = None
+
+
 class BitbucketClient(RestForge):
     # Repository, project and workspace access tokens are bearer tokens.
     # https://developer.atlassian.com/cloud/bitbucket/rest/intro/#access-tokens
 
     async def fetch(self, ref: RepoRef) -> RepoStats:
-        reply = await self._get(f"{self._api}/repositories/{ref.path}")
-        data = reply.data
-        if not isinstance(data, dict):
-            raise unexpected(reply)
-        ref = _current_ref(data, ref)
+        reply = await self._get(f"{self._api}/repositories/{api_path(ref)}")
+        repo = parse(_Repository, reply)
+        if repo.full_name is not None and repo.full_name.lower() != ref.path.lower():
+            ref = moved_ref(reply, ref, "full_name", repo.full_name)
         # Without its fork count the repository is not read: a count is kept
         # only when the whole answer is known.
         forks = await self._forks(ref)
@@ -53,7 +75,7 @@ class BitbucketClient(RestForge):
             ref=ref,
             watchers=0,
             forks=forks,
-            description=data.get("description") or "",
+            description=repo.description or "",
             archived=False,
             unsupported=UNSUPPORTED,
         )
@@ -75,18 +97,15 @@ class BitbucketClient(RestForge):
 
     async def _forks(self, ref: RepoRef) -> int:
         reply = await self._get(
-            f"{self._api}/repositories/{ref.path}/forks", {"pagelen": 1}
+            f"{self._api}/repositories/{api_path(ref)}/forks", {"pagelen": 1}
         )
-        size = reply.data.get("size") if isinstance(reply.data, dict) else None
-        if not isinstance(size, int):
-            raise unexpected(reply)
-        return size
+        return parse(_Forks, reply).size
 
     async def _walk(self, ref: RepoRef) -> CommitWeeks:
         weeks = CommitWeeks()
         await walk_commits(
             self._get,
-            f"{self._api}/repositories/{ref.path}/commits",
+            f"{self._api}/repositories/{api_path(ref)}/commits",
             {"pagelen": _PAGELEN},
             weeks=weeks,
             max_pages=self._settings.fetch_commit_pages,
@@ -96,25 +115,8 @@ class BitbucketClient(RestForge):
         return weeks
 
 
-def _current_ref(data: dict[str, object], asked: RepoRef) -> RepoRef:
-    full_name = data.get("full_name")
-    if (
-        isinstance(full_name, str)
-        and full_name.count("/") == 1
-        and full_name.lower() != asked.path.lower()
-    ):
-        return RepoRef(forge=asked.forge, host=asked.host, path=full_name)
-    return asked
-
-
 def _commit_dates(reply: Reply) -> list[datetime]:
-    values = reply.data.get("values") if isinstance(reply.data, dict) else None
-    if not isinstance(values, list):
-        raise unexpected(reply)
-    try:
-        return [datetime.fromisoformat(commit["date"]) for commit in values]
-    except (TypeError, KeyError, ValueError) as exc:
-        raise unexpected(reply) from exc
+    return [commit.date for commit in parse(_Commits, reply).values]
 
 
 def _next_url(reply: Reply) -> str | None:

@@ -9,7 +9,8 @@
 
 `str(error)` is the text stored in `Package.last_exception` and
 `FetchState.last_error`, so it is short; `clean_error_text` makes sure it
-carries no secrets. `status` is the HTTP status when there was one.
+carries no secrets and no character a column refuses. `status` is the HTTP
+status when there was one.
 """
 
 import re
@@ -87,15 +88,20 @@ _SECRET_PATTERNS = (
 )
 _REDACTED = "[redacted]"
 _MAX_ERROR_TEXT = 500
+# Characters no database column takes: NUL, and the lone surrogates JSON
+# may carry ("\ud800"). An upstream's message may hold either.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def clean_error_text(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` fit to store and show: no known secret, no credential shape, short."""
+    """`text` fit to store and show: no known secret, no credential shape, no
+    character a column refuses, short."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, _REDACTED)
     for pattern, replacement in _SECRET_PATTERNS:
         text = pattern.sub(replacement, text)
+    text = _UNSTORABLE.sub("\ufffd", text)
     if len(text) > _MAX_ERROR_TEXT:
         text = text[: _MAX_ERROR_TEXT - 1] + "…"
     return text

@@ -14,12 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
+from urllib.parse import quote
 
 import httpx
 from pydantic import SecretStr
 
 from app.config import Settings
-from app.fetcher.errors import FetchError, PermanentError
+from app.fetcher.errors import FetchError
 from app.fetcher.http import Reply, get_json
 from app.packages.repo_url import RepoRef
 
@@ -58,9 +59,13 @@ class ForgeClient(Protocol):
         ...
 
 
-def unexpected(reply: Reply) -> PermanentError:
-    """The error for an answer that is not in the shape the forge documents."""
-    return PermanentError("unexpected response", url=reply.url, status=reply.status)
+def api_path(ref: RepoRef) -> str:
+    """`ref.path` as it goes into an API URL: each segment percent-encoded.
+
+    Paths are checked when they are read (`is_repo_path`); encoding them
+    too means no character in one can ever start a new segment or a query.
+    """
+    return "/".join(quote(segment, safe="") for segment in ref.path.split("/"))
 
 
 class RestForge:

@@ -20,11 +20,13 @@ its stored value.
 """
 
 from datetime import datetime
-from typing import Any
+
+from pydantic import TypeAdapter
 
 from app.fetcher.activity import CommitWeeks, walk_commits
+from app.fetcher.checks import Answer, Count, Text, Time, check, moved_ref, parse
 from app.fetcher.errors import FetchError
-from app.fetcher.forge import NO_ACTIVITY, RepoStats, RestForge, unexpected
+from app.fetcher.forge import NO_ACTIVITY, RepoStats, RestForge, api_path
 from app.fetcher.http import Reply
 from app.packages.repo_url import RepoRef
 
@@ -34,12 +36,38 @@ _LIGHT = {"stat": "false", "verification": "false", "files": "false"}
 UNSUPPORTED = frozenset({"participants"})
 
 
+class _Repository(Answer):
+    """GET /repos/{owner}/{repo}: the fields read."""
+
+    stars_count: Count
+    forks_count: Count
+    description: Text | None = None
+    archived: bool = False
+    empty: bool = False
+    full_name: str | None = None
+
+
+class _Committer(Answer):
+    date: Time
+
+
+class _CommitDetail(Answer):
+    committer: _Committer
+
+
+class _Commit(Answer):
+    commit: _CommitDetail
+
+
+_COMMITS = TypeAdapter(list[_Commit])
+
+
 class GiteaClient(RestForge):
     # https://docs.gitea.com/development/api-usage#authentication
     auth_scheme = "token"
 
     async def fetch(self, ref: RepoRef) -> RepoStats:
-        reply = await self._get(f"{self._api}/repos/{ref.path}")
+        reply = await self._get(f"{self._api}/repos/{api_path(ref)}")
         stats, empty = _repo_stats(reply, ref)
 
         if empty:
@@ -58,7 +86,7 @@ class GiteaClient(RestForge):
 
     async def _activity(self, ref: RepoRef) -> tuple[list[int], datetime | None]:
         """52 weekly commit counts and the newest commit's date."""
-        commits = f"{self._api}/repos/{ref.path}/commits"
+        commits = f"{self._api}/repos/{api_path(ref)}/commits"
         weeks = CommitWeeks()
         await walk_commits(
             self._get,
@@ -77,42 +105,22 @@ class GiteaClient(RestForge):
 
 def _repo_stats(reply: Reply, asked: RepoRef) -> tuple[RepoStats, bool]:
     """The stats in a repository answer, and whether it has no commits."""
-    data = reply.data
-    if not isinstance(data, dict):
-        raise unexpected(reply)
-    stars, forks = data.get("stars_count"), data.get("forks_count")
-    if not isinstance(stars, int) or not isinstance(forks, int):
-        raise unexpected(reply)
+    repo = parse(_Repository, reply)
 
+    ref = asked
+    if repo.full_name is not None and repo.full_name.lower() != asked.path.lower():
+        ref = moved_ref(reply, asked, "full_name", repo.full_name)
     stats = RepoStats(
-        ref=_current_ref(data, asked),
-        watchers=stars,
-        forks=forks,
-        description=data.get("description") or "",
-        archived=data.get("archived") is True,
+        ref=ref,
+        watchers=repo.stars_count,
+        forks=repo.forks_count,
+        description=repo.description or "",
+        archived=repo.archived,
         unsupported=UNSUPPORTED,
     )
-    return stats, data.get("empty") is True
-
-
-def _current_ref(data: dict[str, Any], asked: RepoRef) -> RepoRef:
-    full_name = data.get("full_name")
-    if (
-        isinstance(full_name, str)
-        and full_name.count("/") == 1
-        and full_name.lower() != asked.path.lower()
-    ):
-        return RepoRef(forge=asked.forge, host=asked.host, path=full_name)
-    return asked
+    return stats, repo.empty
 
 
 def _commit_dates(reply: Reply) -> list[datetime]:
-    if not isinstance(reply.data, list):
-        raise unexpected(reply)
-    try:
-        return [
-            datetime.fromisoformat(commit["commit"]["committer"]["date"])
-            for commit in reply.data
-        ]
-    except (TypeError, KeyError, ValueError) as exc:
-        raise unexpected(reply) from exc
+    commits = check(_COMMITS, reply.data, field="", reply=reply)
+    return [commit.commit.committer.date for commit in commits]

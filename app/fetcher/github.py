@@ -30,19 +30,32 @@ https://docs.github.com/en/graphql/reference/objects#repository
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, TypeGuard
+from typing import Any
 
 import httpx
 import structlog
+from pydantic import TypeAdapter
 
 from app.config import Settings
+from app.fetcher.checks import (
+    Answer,
+    Count,
+    Text,
+    Time,
+    Weeks,
+    check,
+    moved_ref,
+    parse,
+    sift,
+    unexpected,
+)
 from app.fetcher.errors import (
     FetchError,
     PermanentError,
     RateLimited,
     clean_error_text,
 )
-from app.fetcher.forge import NO_ACTIVITY, RepoStats
+from app.fetcher.forge import NO_ACTIVITY, RepoStats, api_path
 from app.fetcher.http import Reply, forget_etag, get_json, post_json
 from app.fetcher.limiter import shared_limiters
 from app.packages.repo_url import RepoRef, parse_repo_url
@@ -71,6 +84,59 @@ fragment core on Repository {
 """
 
 log = structlog.get_logger(__name__)
+
+
+class _Repository(Answer):
+    """GET /repos/{owner}/{repo}: the fields read."""
+
+    stargazers_count: Count
+    forks_count: Count
+    description: Text | None = None
+    archived: bool = False
+    full_name: str | None = None
+    html_url: str | None = None
+
+
+class _Committer(Answer):
+    date: Time
+
+
+class _CommitDetail(Answer):
+    committer: _Committer
+
+
+class _Commit(Answer):
+    """An entry of GET /repos/{owner}/{repo}/commits: the fields read."""
+
+    commit: _CommitDetail
+
+
+class _Target(Answer):
+    committedDate: Time | None = None  # absent when the target is no commit
+
+
+class _BranchRef(Answer):
+    target: _Target | None = None
+
+
+class _Node(Answer):
+    """A repository as the GraphQL query's `core` fragment answers it."""
+
+    nameWithOwner: str | None = None
+    url: str | None = None
+    stargazerCount: Count
+    forkCount: Count
+    description: Text | None = None
+    isArchived: bool = False
+    isEmpty: bool = False
+    defaultBranchRef: _BranchRef | None = None
+
+
+_COMMITS = TypeAdapter(list[_Commit])
+_NODE = TypeAdapter(_Node)
+_WEEKS: TypeAdapter[list[int]] = TypeAdapter(Weeks)
+# A contributor's login, as the participants column may hold it.
+_LOGIN: TypeAdapter[str] = TypeAdapter(Text)
 
 
 class GitHubClient:
@@ -140,7 +206,7 @@ class GitHubClient:
 
         try:
             reply = await self._get(
-                f"{self._api}/repos/{ref.path}/stats/participation",
+                f"{self._api}/repos/{api_path(ref)}/stats/participation",
                 etag_key="participation",
             )
             if not reply.not_modified:
@@ -163,11 +229,11 @@ class GitHubClient:
         # Asked again after a 202, unconditionally: a 304 here could not say
         # "keep" apart from "still computing".
         return _weeks(
-            await self._get(f"{self._api}/repos/{ref.path}/stats/participation")
+            await self._get(f"{self._api}/repos/{api_path(ref)}/stats/participation")
         )
 
     async def _repository(self, ref: RepoRef) -> RepoStats:
-        url = f"{self._api}/repos/{ref.path}"
+        url = f"{self._api}/repos/{api_path(ref)}"
         reply = await self._get(url, etag_key="repo")
         if reply.not_modified and reply.redirected:
             # Renamed, and unchanged since: the 304 does not say the new
@@ -190,7 +256,7 @@ class GitHubClient:
         """
         try:
             first = await self._get(
-                f"{self._api}/repos/{ref.path}/contributors",
+                f"{self._api}/repos/{api_path(ref)}/contributors",
                 params={"per_page": _PER_PAGE},
                 etag_key="contributors",
             )
@@ -214,11 +280,22 @@ class GitHubClient:
         pages = 1
         while reply.status != 204:  # an empty repository has no contributors
             if not isinstance(reply.data, list):
-                raise _unexpected(reply)
-            for entry in reply.data:
-                login = entry.get("login") if isinstance(entry, dict) else None
-                if isinstance(login, str) and login:
-                    logins.setdefault(login)
+                raise unexpected(reply)
+            # Anonymous contributors have no login; a login outside the
+            # limits is left out like them (see app.fetcher.checks).
+            named = [
+                entry["login"]
+                for entry in reply.data
+                if isinstance(entry, dict) and entry.get("login")
+            ]
+            kept = sift(_LOGIN, named)
+            if len(kept) < len(named):
+                log.info(
+                    "fetch.logins_dropped",
+                    url=reply.url,
+                    dropped=len(named) - len(kept),
+                )
+            logins.update(dict.fromkeys(kept))
             url = reply.next_url
             if url is None or pages >= self._settings.fetch_contributor_pages:
                 break
@@ -231,7 +308,7 @@ class GitHubClient:
         (None, False) after a 304: the stored date stands.
         """
         reply = await self._get(
-            f"{self._api}/repos/{ref.path}/commits",
+            f"{self._api}/repos/{api_path(ref)}/commits",
             params={"per_page": 1},
             # 409 "Git Repository is empty." is GitHub's answer for no commits.
             accept=frozenset({409}),
@@ -241,11 +318,8 @@ class GitHubClient:
             return None, False
         if reply.status == 409 or reply.data == []:
             return None, True
-        try:
-            date = reply.data[0]["commit"]["committer"]["date"]
-            return datetime.fromisoformat(date), False
-        except (TypeError, KeyError, IndexError, ValueError) as exc:
-            raise _unexpected(reply) from exc
+        commits = check(_COMMITS, reply.data, field="", reply=reply)
+        return commits[0].commit.committer.date, False
 
     async def _query(self, refs: list[RepoRef]) -> dict[str, RepoStats]:
         """One GraphQL query for `refs`: the stats of those it answered, by path."""
@@ -281,7 +355,7 @@ class GitHubClient:
             )
         answered: dict[str, RepoStats] = {}
         for n, ref in enumerate(refs):
-            stats = _graphql_stats(data.get(f"r{n}"), ref)
+            stats = _graphql_stats(reply, data.get(f"r{n}"), ref)
             if stats is not None:
                 answered[ref.path.lower()] = stats
         return answered
@@ -319,56 +393,44 @@ def _weeks(reply: Reply) -> list[int] | None:
     weeks = reply.data.get("all") if isinstance(reply.data, dict) else None
     if weeks == []:
         return list(NO_ACTIVITY)
-    if not _is_week_counts(weeks):
-        raise _unexpected(reply)
-    return list(weeks)
+    return check(_WEEKS, weeks, field="all", reply=reply)
 
 
 def _repo_stats(reply: Reply, asked: RepoRef) -> RepoStats:
-    data = reply.data
-    if not isinstance(data, dict):
-        raise _unexpected(reply)
-    try:
-        stars, forks = data["stargazers_count"], data["forks_count"]
-    except KeyError as exc:
-        raise _unexpected(reply) from exc
-    if not isinstance(stars, int) or not isinstance(forks, int):
-        raise _unexpected(reply)
-
+    repo = parse(_Repository, reply)
     return RepoStats(
-        ref=_current_ref(data, asked),
-        watchers=stars,
-        forks=forks,
-        description=data.get("description") or "",
-        archived=bool(data.get("archived", False)),
+        ref=_current_ref(reply, repo.html_url, repo.full_name, asked),
+        watchers=repo.stargazers_count,
+        forks=repo.forks_count,
+        description=repo.description or "",
+        archived=repo.archived,
     )
 
 
-def _graphql_stats(node: Any, asked: RepoRef) -> RepoStats | None:
-    """A repository as the GraphQL query answered it; None when it did not."""
-    if not isinstance(node, dict):
-        return None
-    stars, forks = node.get("stargazerCount"), node.get("forkCount")
-    if not isinstance(stars, int) or not isinstance(forks, int):
-        return None
-    empty = node.get("isEmpty") is True
-    try:
-        date = node["defaultBranchRef"]["target"]["committedDate"]
-        last_updated = None if empty else datetime.fromisoformat(date)
-    except (TypeError, KeyError, ValueError):
-        last_updated = None  # no default branch, or not a commit: keep stored
+def _graphql_stats(reply: Reply, node: Any, asked: RepoRef) -> RepoStats | None:
+    """A repository as the GraphQL query answered it; None when it did not.
 
+    Also None for an entry outside the limits (app.fetcher.checks): REST
+    then reads the repository, and its answer says what is wrong.
+    """
+    if node is None:
+        return None
+    try:
+        repo = check(_NODE, node, field="repository", reply=reply)
+        ref = _current_ref(reply, repo.url, repo.nameWithOwner, asked)
+    except PermanentError:
+        return None
+
+    target = repo.defaultBranchRef.target if repo.defaultBranchRef else None
     return RepoStats(
-        ref=_current_ref(
-            {"html_url": node.get("url"), "full_name": node.get("nameWithOwner")},
-            asked,
-        ),
-        watchers=stars,
-        forks=forks,
-        description=node.get("description") or "",
-        archived=node.get("isArchived") is True,
-        last_updated=last_updated,
-        empty=empty,
+        ref=ref,
+        watchers=repo.stargazerCount,
+        forks=repo.forkCount,
+        description=repo.description or "",
+        archived=repo.isArchived,
+        # No default branch, or not a commit at its head: keep what is stored.
+        last_updated=None if repo.isEmpty or target is None else target.committedDate,
+        empty=repo.isEmpty,
     )
 
 
@@ -380,25 +442,18 @@ def _graphql_message(body: Any) -> str:
     return "no data"
 
 
-def _current_ref(data: dict[str, Any], asked: RepoRef) -> RepoRef:
-    """Where the repository lives now: its html_url, else its full_name."""
-    html_url = data.get("html_url")
-    if isinstance(html_url, str) and (ref := parse_repo_url(html_url)):
-        return ref
-    full_name = data.get("full_name")
-    if isinstance(full_name, str) and full_name.count("/") == 1:
-        return RepoRef(forge="github", host=asked.host, path=full_name)
+def _current_ref(
+    reply: Reply, html_url: str | None, full_name: str | None, asked: RepoRef
+) -> RepoRef:
+    """Where the repository lives now: its html_url when that names a
+    repository on github.com, else its full_name; as asked when it says neither.
+
+    The path goes into the later calls' URLs, so a full_name that is no
+    well-formed owner/name makes the answer malformed (`moved_ref`).
+    """
+    ref = parse_repo_url(html_url) if html_url is not None else None
+    if ref is not None and ref.host == asked.host:
+        return moved_ref(reply, asked, "html_url", ref.path)
+    if full_name is not None:
+        return moved_ref(reply, asked, "full_name", full_name)
     return asked
-
-
-def _is_week_counts(weeks: Any) -> TypeGuard[list[int]]:
-    return (
-        isinstance(weeks, list)
-        and len(weeks) == len(NO_ACTIVITY)
-        and all(isinstance(week, int) for week in weeks)
-    )
-
-
-def _unexpected(reply: Reply) -> PermanentError:
-    forget_etag(reply)
-    return PermanentError("unexpected response", url=reply.url, status=reply.status)

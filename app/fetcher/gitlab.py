@@ -18,17 +18,40 @@ store them for GitLab either. The column keeps its stored value.
 """
 
 from datetime import datetime
+from typing import Annotated
 from urllib.parse import quote
 
+from pydantic import Field, TypeAdapter
+
 from app.fetcher.activity import CommitWeeks, walk_commits
+from app.fetcher.checks import Answer, Count, Text, Time, check, moved_ref, parse
 from app.fetcher.errors import FetchError
-from app.fetcher.forge import NO_ACTIVITY, RepoStats, RestForge, unexpected
+from app.fetcher.forge import NO_ACTIVITY, RepoStats, RestForge
 from app.fetcher.http import Reply
 from app.packages.repo_url import RepoRef
 
 # https://docs.gitlab.com/api/rest/#offset-based-pagination
 _PER_PAGE = 100
 UNSUPPORTED = frozenset({"participants"})
+
+
+class _Project(Answer):
+    """GET /projects/{path}: the fields read."""
+
+    id: Annotated[int, Field(ge=1)]
+    star_count: Count
+    forks_count: Count
+    description: Text | None = None
+    archived: bool = False
+    empty_repo: bool = False
+    path_with_namespace: str | None = None
+
+
+class _Commit(Answer):
+    committed_date: Time
+
+
+_COMMITS = TypeAdapter(list[_Commit])
 
 
 class GitLabClient(RestForge):
@@ -78,40 +101,24 @@ def _encoded(path: str) -> str:
 
 def _project_stats(reply: Reply, asked: RepoRef) -> tuple[RepoStats, str, bool]:
     """The stats in a project, its id for later calls, and whether it is empty."""
-    data = reply.data
-    if not isinstance(data, dict):
-        raise unexpected(reply)
-    stars, forks, project_id = (
-        data.get("star_count"),
-        data.get("forks_count"),
-        data.get("id"),
-    )
-    if not (
-        isinstance(stars, int)
-        and isinstance(forks, int)
-        and isinstance(project_id, int)
-    ):
-        raise unexpected(reply)
+    project = parse(_Project, reply)
 
-    path = data.get("path_with_namespace")
+    path = project.path_with_namespace
     ref = asked
-    if isinstance(path, str) and "/" in path and path != asked.path:
-        ref = RepoRef(forge=asked.forge, host=asked.host, path=path)
+    if path is not None and path != asked.path:
+        # Groups nest, so the path may have more than two segments.
+        ref = moved_ref(reply, asked, "path_with_namespace", path)
     stats = RepoStats(
         ref=ref,
-        watchers=stars,
-        forks=forks,
-        description=data.get("description") or "",
-        archived=data.get("archived") is True,
+        watchers=project.star_count,
+        forks=project.forks_count,
+        description=project.description or "",
+        archived=project.archived,
         unsupported=UNSUPPORTED,
     )
-    return stats, str(project_id), data.get("empty_repo") is True
+    return stats, str(project.id), project.empty_repo
 
 
 def _commit_dates(reply: Reply) -> list[datetime]:
-    if not isinstance(reply.data, list):
-        raise unexpected(reply)
-    try:
-        return [datetime.fromisoformat(c["committed_date"]) for c in reply.data]
-    except (TypeError, KeyError, ValueError) as exc:
-        raise unexpected(reply) from exc
+    commits = check(_COMMITS, reply.data, field="", reply=reply)
+    return [commit.committed_date for commit in commits]

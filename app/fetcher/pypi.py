@@ -6,28 +6,34 @@ https://docs.pypi.org/api/json/ : `GET /pypi/{name}/json` gives `info`
 project is asked conditionally: a 304 keeps what is stored.
 """
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
+from pydantic import TypeAdapter
 
 from app.config import Settings
-from app.fetcher.errors import PermanentError
-from app.fetcher.http import forget_etag, get_json
+from app.fetcher.checks import (
+    Time,
+    WebUrl,
+    check,
+    sift,
+    unexpected,
+)
+from app.fetcher.checks import (
+    Version as VersionText,
+)
+from app.fetcher.http import get_json
 from app.fetcher.limiter import shared_limiters
 
-# A project name as PEP 508 allows it.
-# https://packaging.python.org/en/latest/specifications/name-normalization/
-_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
-_PYPI_HOSTS = frozenset({"pypi.org", "pypi.python.org"})
-# Path prefixes of a project page: /project/NAME/ (pypi.org), /pypi/NAME (legacy).
-_PROJECT_PREFIXES = frozenset({"project", "pypi"})
+_VERSION: TypeAdapter[str] = TypeAdapter(VersionText)
+_TIME: TypeAdapter[datetime] = TypeAdapter(Time)
+_WEB_URL: TypeAdapter[str] = TypeAdapter(WebUrl)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,28 +42,6 @@ class PyPIStats:
     documentation_url: str | None
     released_at: datetime | None = None  # first upload of `version`'s files
     python3: bool | None = None  # None when the metadata does not say
-
-
-def pypi_name(pypi_url: str) -> str | None:
-    """The project name in a stored pypi_url, or None when there is none.
-
-    The catalogue holds legacy URLs (`http://pypi.python.org/pypi/NAME`, with
-    or without a trailing slash), current ones (`https://pypi.org/project/NAME/`)
-    and bare names.
-    """
-    value = pypi_url.strip()
-    if _NAME.match(value):
-        return value
-
-    parts = urlsplit(value)
-    host = (parts.hostname or "").removeprefix("www.")
-    if parts.scheme not in ("http", "https") or host not in _PYPI_HOSTS:
-        return None
-    segments = [segment for segment in parts.path.split("/") if segment]
-    if len(segments) >= 2 and segments[0] in _PROJECT_PREFIXES:
-        name = segments[1]
-        return name if _NAME.match(name) else None
-    return None
 
 
 def latest_version(releases: Mapping[str, Any]) -> str | None:
@@ -82,22 +66,19 @@ def latest_version(releases: Mapping[str, Any]) -> str | None:
 
 
 def release_time(files: Any) -> datetime | None:
-    """When a release was published: the earliest upload among its live files."""
+    """When a release was published: the earliest upload among its live files.
+
+    A file whose upload time is missing, not ISO 8601 or outside the stored
+    range (app.fetcher.checks) is left out; times without an offset are UTC.
+    """
     if not isinstance(files, list):
         return None
-    times = []
-    for entry in files:
-        if not isinstance(entry, dict) or entry.get("yanked", False):
-            continue
-        stamp = entry.get("upload_time_iso_8601") or entry.get("upload_time")
-        if not isinstance(stamp, str):
-            continue
-        try:
-            moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-        except ValueError:
-            continue
-        times.append(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
-    return min(times) if times else None
+    stamps = [
+        entry.get("upload_time_iso_8601") or entry.get("upload_time")
+        for entry in files
+        if isinstance(entry, dict) and not entry.get("yanked", False)
+    ]
+    return min(sift(_TIME, stamps), default=None)
 
 
 # Python 3 releases a requires_python is checked against; any one allowed
@@ -143,20 +124,20 @@ def documentation_url(info: Mapping[str, Any]) -> str | None:
 
     `project_urls` may be missing or null and its keys are free text, so a
     key named like documentation ("Documentation", "docs", "Docs: RTD") is
-    looked for case-insensitively before the legacy `docs_url`. Only http(s)
-    values are taken.
+    looked for case-insensitively before the legacy `docs_url`. Only links
+    the API would take as documentation_url are taken: http(s), no spaces,
+    at most 500 characters.
     """
     project_urls = info.get("project_urls")
     if not isinstance(project_urls, dict):
         project_urls = {}
-    for key, value in project_urls.items():
-        label = key.strip().lower()
-        if (label in ("documentation", "docs") or label.startswith("docs")) and (
-            _is_web_url(value)
-        ):
-            return str(value).strip()
-    docs_url = info.get("docs_url")
-    return str(docs_url).strip() if _is_web_url(docs_url) else None
+    labelled = [
+        value
+        for key, value in project_urls.items()
+        if (label := key.strip().lower()) in ("documentation", "docs")
+        or label.startswith("docs")
+    ]
+    return next(iter(sift(_WEB_URL, [*labelled, info.get("docs_url")])), None)
 
 
 class PyPIClient:
@@ -170,7 +151,7 @@ class PyPIClient:
         """The project's latest version and documentation link; None for both after a 304."""
         reply = await get_json(
             self._http,
-            f"{self._base}/pypi/{quote(name)}/json",
+            f"{self._base}/pypi/{quote(name, safe='')}/json",
             settings=self._settings,
             etag_key="project",
             limiter=self._limiter,
@@ -180,17 +161,18 @@ class PyPIClient:
         data = reply.data
         info = data.get("info") if isinstance(data, dict) else None
         if not isinstance(info, dict):
-            forget_etag(reply)
-            raise PermanentError(
-                "unexpected response", url=reply.url, status=reply.status
-            )
+            raise unexpected(reply)
 
         version = info.get("version")
         releases = data.get("releases")
         if not isinstance(releases, dict):
             releases = {}
-        if not isinstance(version, str) or not version.strip():
+        if isinstance(version, str) and version.strip():
+            version = check(_VERSION, version, field="info.version", reply=reply)
+        else:
             version = latest_version(releases)
+            if version is not None:
+                version = check(_VERSION, version, field="releases", reply=reply)
         # `urls` holds the files of info.version; `releases` of every version.
         files = data.get("urls") if version == info.get("version") else None
         released_at = release_time(files) or release_time(releases.get(version))
@@ -206,10 +188,3 @@ def _has_live_file(files: Any) -> bool:
     if not isinstance(files, list):
         return False
     return any(isinstance(f, dict) and not f.get("yanked", False) for f in files)
-
-
-def _is_web_url(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    parts = urlsplit(value.strip())
-    return parts.scheme in ("http", "https") and bool(parts.netloc)

@@ -11,7 +11,10 @@ A failure never blanks a stored value: the parts that did succeed are
 stored, the error text goes to last_exception and last_exception_count
 grows by one. A fully successful fetch sets last_fetched and resets the count.
 A rate limit too long to wait is no failure: that source keeps its stored
-values and the package is tried again next round.
+values and the package is tried again next round. An answer with a value
+outside the stored limits is a failed answer (`app.fetcher.checks`); should
+the database still refuse a package's values, nothing fetched for it is
+stored and its sources fail with the database's reason.
 
 Besides those Django Packages columns, every source asked ("repo", "pypi")
 gets its `FetchState` row written in the same transaction; the rules are in
@@ -30,7 +33,7 @@ from typing import Any, Literal
 
 import httpx
 import structlog
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -48,11 +51,12 @@ from app.fetcher.errors import FetchError, PermanentError, RateLimited
 from app.fetcher.forge import ForgeClient, RepoStats
 from app.fetcher.forges import fetched_hosts, forge_clients
 from app.fetcher.github import GitHubClient
-from app.fetcher.http import conditional
+from app.fetcher.http import ETags, conditional
 from app.fetcher.limiter import shared_limiters
-from app.fetcher.pypi import PyPIClient, PyPIStats, pypi_name
+from app.fetcher.pypi import PyPIClient, PyPIStats
 from app.fetcher.repository import SourceState, StoredPackage
-from app.fetcher.writer import GroupWriter
+from app.fetcher.writer import GroupWriter, refusal
+from app.packages.pypi_url import pypi_name
 from app.packages.repo_url import RepoRef, parse_repo_url, repo_key
 from app.packages.repository import rescore
 
@@ -468,6 +472,7 @@ class _Refresher:
         runs: dict[str, SourceRun],
         *,
         cooling: bool,
+        retried: bool = False,
     ) -> PackageOutcome:
         # A source that ran into a rate limit keeps what is stored, whole.
         if "repo" in runs and runs["repo"].rate_limited:
@@ -528,7 +533,13 @@ class _Refresher:
                 statuses[source] = state.get("status")
             return changed
 
-        changed = await self._writer.write(write)
+        try:
+            changed = await self._writer.write(write)
+        except DBAPIError as exc:
+            reason = refusal(exc)
+            if reason is None or retried:
+                raise
+            return await self._store_refused(package, runs, reason, cooling=cooling)
         for source, status in statuses.items():
             if runs[source].stored.status != status and status in _NOTED_STATES:
                 log.info(
@@ -550,6 +561,31 @@ class _Refresher:
             log.info("fetch.stats_pending", package_id=package.id)
         return PackageOutcome(
             package.id, package.slug, outcome, tuple(sorted(changed)), message or note
+        )
+
+    async def _store_refused(
+        self,
+        package: StoredPackage,
+        runs: dict[str, SourceRun],
+        reason: str,
+        *,
+        cooling: bool,
+    ) -> PackageOutcome:
+        """Record that the database refused a value of this package's fetch.
+
+        Its transaction stored nothing fetched, whichever value it was, so
+        every source that answered fails with the database's reason. Each
+        keeps the ETags stored before, so a later 304 cannot stand for the
+        answer that was refused.
+        """
+        log.warning("fetch.store_refused", package_id=package.id, error=reason)
+        error = PermanentError(f"not stored: the database refused a value: {reason}")
+        for run in runs.values():
+            if run.fetched:
+                run.errors.append(error)
+                run.etags = ETags(run.stored.etags)
+        return await self._store(
+            package, None, None, runs, cooling=cooling, retried=True
         )
 
     async def _follow_move(

@@ -9,7 +9,9 @@ group. A package alone is written at once.
 
 A group whose transaction fails is written again one package per
 transaction, so a bad row costs its own package only: that package's
-`write` raises and the others are stored.
+`write` raises and the others are stored. `refusal` tells such a row's
+error (the database refused a value) from the database being unavailable,
+so the caller can record it as that package's failure.
 """
 
 import asyncio
@@ -18,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 import structlog
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.engine import writing
@@ -127,3 +130,24 @@ def _settle(
         future.set_exception(error)
     else:
         future.set_result(result)
+
+
+def refusal(exc: BaseException) -> str | None:
+    """Why the database refused the values a statement carried; None when it
+    failed for any other reason (unreachable, shutting down, a bug).
+
+    SQLSTATE class 22 is a data exception (a number out of range, text too
+    long for its column, a NUL character), class 23 an integrity constraint
+    violation. SQLAlchemy's asyncpg dialect raises a plain DBAPIError for
+    class 22 (and for asyncpg's own "value out of int32 range"), so the
+    SQLSTATE is read, not only the exception's class.
+    https://www.postgresql.org/docs/current/errcodes-appendix.html
+    """
+    if not isinstance(exc, DBAPIError):
+        return None
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    data = isinstance(code, str) and code[:2] in ("22", "23")
+    if not (data or isinstance(exc, (DataError, IntegrityError))):
+        return None
+    lines = str(exc.orig).strip().splitlines() if exc.orig is not None else []
+    return lines[0] if lines else type(exc).__name__

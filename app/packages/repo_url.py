@@ -46,7 +46,7 @@ _CASE_INSENSITIVE: frozenset[Forge] = frozenset(
 _SCP_LIKE = re.compile(r"^[\w.-]+@(?P<host>[\w.-]+):(?P<path>[^\s]+)$")
 # Every forge limits owner and repository names to ASCII letters, digits,
 # '_', '-' and '.'.
-_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _HOST_NAME = re.compile(r"^[a-z0-9_-]+(?:\.[a-z0-9_-]+)+$")
 _SCHEMES = frozenset({"http", "https", "ssh", "git", "git+ssh"})
 # Where a user name is how one signs in (git@host), not a credential.
@@ -90,6 +90,25 @@ class _Address:
     host: str  # as DNS compares it
     segments: list[str]  # the path's, normalised
     extras: bool  # a credential, a query or a fragment
+
+
+# "." and ".." are dot segments, which a URL resolves away
+# (https://www.rfc-editor.org/rfc/rfc3986#section-5.2.4): "/repos/../.."
+# would ask for the API's root.
+_DOT_SEGMENTS = frozenset({".", ".."})
+
+
+def is_repo_path(path: str, forge: Forge) -> bool:
+    """Whether `path`, as an upstream names it, is a repository on `forge` in
+    well-formed segments: "owner/name", or groups nested before the name on
+    GitLab; each segment goes into an API URL as it is."""
+    segments = path.split("/")
+    if len(segments) < 2 or (forge != "gitlab" and len(segments) > 2):
+        return False
+    return all(
+        _NAME.fullmatch(segment) and segment not in _DOT_SEGMENTS
+        for segment in segments
+    )
 
 
 def _decoded(segment: str) -> str:
@@ -185,9 +204,13 @@ def _repository(address: _Address, forge: Forge) -> RepoRef | None:
     if len(segments) < 2:
         return None
     segments = [*segments[:-1], re.sub(r"\.git$", "", segments[-1], flags=re.I)]
-    if not all(_NAME.match(segment) for segment in segments):
-        return None
-    return RepoRef(forge=forge, host=address.host, path="/".join(segments))
+    path = "/".join(segments)
+    # "...git" is ".." once its suffix is gone.
+    return (
+        RepoRef(forge=forge, host=address.host, path=path)
+        if is_repo_path(path, forge)
+        else None
+    )
 
 
 def parse_repo_url(

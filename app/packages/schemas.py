@@ -25,8 +25,8 @@ from pydantic import (
 from app.api.links import Hyperlink, Links
 from app.api.pagination import Page
 from app.db.base import local_time
-from app.fetcher.pypi import pypi_name
 from app.models import Package, PackageEdit
+from app.packages.pypi_url import pypi_name
 from app.packages.repo_url import repo_url_problem
 
 SLUG_PATTERN = r"^[-a-zA-Z0-9_]+$"

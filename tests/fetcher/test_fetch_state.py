@@ -592,6 +592,8 @@ async def test_stored_errors_never_hold_a_token(
             "GET https://[redacted]@example.org/x?access_token=[redacted]&page=2",
         ),
         ("404 Not Found", "404 Not Found"),
+        # A column takes neither a NUL nor a lone surrogate.
+        ("404 Not\x00Found\ud800", "404 Not\ufffdFound\ufffd"),
     ],
 )
 def test_error_text_is_cleaned_of_credentials(text: str, cleaned: str) -> None:

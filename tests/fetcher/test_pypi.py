@@ -8,8 +8,9 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.fetcher.pypi import documentation_url, latest_version, pypi_name
+from app.fetcher.pypi import documentation_url, latest_version
 from app.fetcher.refresh import refresh_packages
+from app.packages.pypi_url import pypi_name
 from tests.factories import make_package
 from tests.fetcher.support import hits, json_response, replay, stored
 

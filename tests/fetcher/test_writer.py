@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.fetcher.writer import GroupWriter
+from app.fetcher.writer import GroupWriter, refusal
 from app.models import Package
 from tests.factories import make_category, make_package
 
@@ -155,3 +155,35 @@ async def test_stopping_the_writer_rolls_back_the_group_in_progress(
     with pytest.raises(asyncio.CancelledError):
         await caller
     assert await stars(sessionmaker) == [0, 0, 0, 0, 0]
+
+
+class DriverError(Exception):
+    """A driver's exception as SQLAlchemy wraps it, with a SQLSTATE."""
+
+    def __init__(self, message: str, sqlstate: str | None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (
+            DBAPIError("UPDATE", {}, DriverError("value too long\nDETAIL: x", "22001")),
+            "value too long",
+        ),
+        (
+            IntegrityError("UPDATE", {}, DriverError("UNIQUE constraint failed", None)),
+            "UNIQUE constraint failed",
+        ),
+        (DBAPIError("UPDATE", {}, DriverError("shutting down", "57P01")), None),
+        (DBAPIError("UPDATE", {}, DriverError("syntax error", "42601")), None),
+        (OperationalError("UPDATE", {}, DriverError("database is locked", None)), None),
+        (ConnectionResetError("reset"), None),
+    ],
+    ids=["data", "integrity", "shutdown", "bug", "locked", "connection"],
+)
+def test_a_refused_value_is_told_from_the_database_failing(
+    error: BaseException, reason: str | None
+) -> None:
+    assert refusal(error) == reason
