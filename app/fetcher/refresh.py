@@ -596,7 +596,7 @@ class _Refresher:
         Skipped when another package already claims that repository: two
         packages may not share one, and which one is right is for a person.
         """
-        new_key = repo_key(repo.ref.canonical_url)
+        new_key = repo_key(repo.ref.canonical_url, self._hosts)
         # Compared as parsed with self-hosted instances known, so that
         # ".../name.git" on one of them is not taken for a move.
         old = parse_repo_url(package.repo_url, self._hosts)

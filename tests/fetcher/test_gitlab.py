@@ -11,9 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.fetcher.forge import NO_ACTIVITY
+from app.fetcher.forges import fetched_hosts
 from app.fetcher.gitlab import GitLabClient
 from app.fetcher.refresh import refresh_packages
-from app.packages.repo_url import RepoRef
+from app.packages.repo_url import RepoRef, repo_key
 from tests.factories import EPOCH, make_package
 from tests.fetcher.support import (
     base_url,
@@ -308,3 +309,36 @@ async def test_a_self_hosted_instance_uses_its_own_api_and_token(
         COMMITS: "Bearer gitlab-com",
     }
     assert (summary.updated, summary.failed) == (2, 0)
+
+
+async def test_a_project_moved_on_a_self_hosted_instance_keeps_one_identity(
+    fetch_settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    http_client: httpx.AsyncClient,
+    upstream: HTTPServer,
+    clock: None,
+) -> None:
+    # Asked under its old path, the instance answers with the project's
+    # current one: the package follows it, and its identity is the one an
+    # edit of the same URL would give, so a second package cannot take it.
+    settings = configured(
+        fetch_settings,
+        GITLAB_HOSTS=f"git.example.org={base_url(upstream)}/gitlab/api/v4/",
+    )
+    await make_package(
+        sessionmaker, id=1, repo_url="https://git.example.org/old-group/test_repo"
+    )
+    upstream.expect_request(
+        "/gitlab/api/v4/projects/old-group/test_repo"
+    ).respond_with_response(replay(upstream, "gitlab/projects-gitea-test_repo.json"))
+    upstream.expect_request(
+        "/gitlab/api/v4/projects/15578026/repository/commits"
+    ).respond_with_response(json_response([]))
+
+    await refresh_packages(settings, sessionmaker, http_client)
+
+    package = await stored(sessionmaker, 1)
+    moved = "https://git.example.org/gitea/test_repo"
+    assert package.repo_url == moved
+    assert package.repo_key == repo_key(moved, fetched_hosts(settings))
+    assert package.repo_key == "https://git.example.org/gitea/test_repo"
