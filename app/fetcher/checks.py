@@ -118,6 +118,24 @@ class Answer(BaseModel):
     model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
 
 
+class _Committer(Answer):
+    date: Time
+
+
+class _CommitDetail(Answer):
+    committer: _Committer
+
+
+class RestCommit(Answer):
+    """An entry of a commit list as GitHub and Gitea both send it: the date
+    of its commit is all that is read."""
+
+    commit: _CommitDetail
+
+
+REST_COMMITS = TypeAdapter(list[RestCommit])
+
+
 def unexpected(
     reply: Reply, field: str | None = None, why: str | None = None
 ) -> PermanentError:

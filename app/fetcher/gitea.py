@@ -21,10 +21,16 @@ its stored value.
 
 from datetime import datetime
 
-from pydantic import TypeAdapter
-
 from app.fetcher.activity import CommitWeeks, walk_commits
-from app.fetcher.checks import Answer, Count, Text, Time, check, moved_ref, parse
+from app.fetcher.checks import (
+    REST_COMMITS,
+    Answer,
+    Count,
+    Text,
+    check,
+    moved_ref,
+    parse,
+)
 from app.fetcher.errors import FetchError
 from app.fetcher.forge import NO_ACTIVITY, RepoStats, RestForge, api_path
 from app.fetcher.http import Reply
@@ -45,21 +51,6 @@ class _Repository(Answer):
     archived: bool = False
     empty: bool = False
     full_name: str | None = None
-
-
-class _Committer(Answer):
-    date: Time
-
-
-class _CommitDetail(Answer):
-    committer: _Committer
-
-
-class _Commit(Answer):
-    commit: _CommitDetail
-
-
-_COMMITS = TypeAdapter(list[_Commit])
 
 
 class GiteaClient(RestForge):
@@ -122,5 +113,5 @@ def _repo_stats(reply: Reply, asked: RepoRef) -> tuple[RepoStats, bool]:
 
 
 def _commit_dates(reply: Reply) -> list[datetime]:
-    commits = check(_COMMITS, reply.data, field="", reply=reply)
+    commits = check(REST_COMMITS, reply.data, field="", reply=reply)
     return [commit.commit.committer.date for commit in commits]

@@ -38,6 +38,7 @@ from pydantic import TypeAdapter
 
 from app.config import Settings
 from app.fetcher.checks import (
+    REST_COMMITS,
     Answer,
     Count,
     Text,
@@ -97,20 +98,6 @@ class _Repository(Answer):
     html_url: str | None = None
 
 
-class _Committer(Answer):
-    date: Time
-
-
-class _CommitDetail(Answer):
-    committer: _Committer
-
-
-class _Commit(Answer):
-    """An entry of GET /repos/{owner}/{repo}/commits: the fields read."""
-
-    commit: _CommitDetail
-
-
 class _Target(Answer):
     committedDate: Time | None = None  # absent when the target is no commit
 
@@ -132,7 +119,6 @@ class _Node(Answer):
     defaultBranchRef: _BranchRef | None = None
 
 
-_COMMITS = TypeAdapter(list[_Commit])
 _NODE = TypeAdapter(_Node)
 _WEEKS: TypeAdapter[list[int]] = TypeAdapter(Weeks)
 # A contributor's login, as the participants column may hold it.
@@ -318,7 +304,7 @@ class GitHubClient:
             return None, False
         if reply.status == 409 or reply.data == []:
             return None, True
-        commits = check(_COMMITS, reply.data, field="", reply=reply)
+        commits = check(REST_COMMITS, reply.data, field="", reply=reply)
         return commits[0].commit.committer.date, False
 
     async def _query(self, refs: list[RepoRef]) -> dict[str, RepoStats]:

@@ -1,14 +1,12 @@
 """Run `packages-api` in-process against a SQLite file of the test's own."""
 
 import contextlib
-import logging
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from typer.testing import CliRunner, Result
 
 from app.cli import cli
@@ -17,14 +15,8 @@ Invoke = Callable[..., Result]
 
 
 @pytest.fixture(autouse=True)
-def keep_logging_config() -> Iterator[None]:
-    """The CLI configures structlog onto the runner's streams; undo that after."""
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    structlog.configure(**saved)
-    root.handlers, root.level = handlers, level
+def _logging_kept(keep_logging_config: None) -> None:
+    """The CLI configures structlog onto the runner's streams; undone after."""
 
 
 @pytest.fixture

@@ -10,14 +10,12 @@ SQLite and on PostgreSQL.
 """
 
 import asyncio
-import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import structlog
 from pytest_httpserver import HTTPServer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -221,17 +219,6 @@ async def test_postgres_refusing_a_value_is_that_package_failure(
         OLD_ETAGS,
     )
     assert (summary.updated, summary.failed) == (2, 1)
-
-
-@pytest.fixture
-def keep_logging_config() -> Iterator[None]:
-    """The CLI configures structlog onto the runner's streams; undo that after."""
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    structlog.configure(**saved)
-    root.handlers, root.level = handlers, level
 
 
 @pytest.mark.usefixtures("refusing", "keep_logging_config")

@@ -3,7 +3,6 @@
 import io
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,16 +18,6 @@ from tests.live import live_server
 
 GITHUB_SECRET = "ghp_live_server_secret_0123456789abcdef"
 REQUEST_ID = "0f6c1a7e2b3d4c5e8f9a0b1c2d3e4f50"
-
-
-@pytest.fixture
-def keep_logging_config() -> Iterator[None]:
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    structlog.configure(**saved)
-    root.handlers, root.level = handlers, level
 
 
 async def test_a_real_server_logs_json_lines_with_request_ids_and_no_secrets(
