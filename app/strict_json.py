@@ -55,9 +55,14 @@ def loads(text: str | bytes) -> Any:
     return json.loads(text, object_pairs_hook=_object, parse_int=_integer)
 
 
-def first_fault(value: Any) -> Fault | None:
+def first_fault(value: Any, max_depth: int | None = None) -> Fault | None:
     """The first fault in what `loads` gave, in document order; walked
-    without recursion."""
+    without recursion.
+
+    With `max_depth`, arrays and objects nested deeper than that are a fault
+    too (`too_deep`), reported only when the value has no other fault.
+    """
+    too_deep: Fault | None = None
     stack: list[tuple[Any, list[str | int]]] = [(value, [])]
     while stack:
         item, path = stack.pop()
@@ -79,5 +84,12 @@ def first_fault(value: Any) -> Fault | None:
             children = list(enumerate(item))
         else:
             continue
+        # The outermost array or object is the first level.
+        if max_depth is not None and too_deep is None and len(path) >= max_depth:
+            too_deep = Fault(
+                path,
+                f"nests arrays and objects deeper than {max_depth} levels",
+                "too_deep",
+            )
         stack.extend((child, [*path, key]) for key, child in reversed(children))
-    return None
+    return too_deep

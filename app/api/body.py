@@ -14,7 +14,7 @@ cannot parse with one vague 400; `unreadable_body` says what is wrong.
 """
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.exceptions import HTTPException
@@ -55,27 +55,6 @@ MAX_DEPTH = 32
 _TOO_DEEP = f"The body's JSON nests arrays and objects deeper than {MAX_DEPTH} levels."
 
 
-def _too_deep(value: Any) -> bool:
-    """Whether arrays and objects nest deeper than MAX_DEPTH, walked without
-    recursion."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = (
-            item.values()
-            if isinstance(item, dict)
-            else item
-            if isinstance(item, list)
-            else ()
-        )
-        for child in children:
-            if isinstance(child, (dict, list)):
-                if depth + 1 > MAX_DEPTH:
-                    return True
-                stack.append((child, depth + 1))
-    return False
-
-
 async def _check_json_body(request: Request) -> None:
     media_type = (
         request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -90,13 +69,14 @@ async def _check_json_body(request: Request) -> None:
         document = strict_json.loads(text)
     except (ValueError, RecursionError):
         return  # malformed JSON is reported by the body's own validation
-    if (fault := strict_json.first_fault(document)) is not None:
-        raise _invalid(fault)
-    if _too_deep(document):
-        raise UnreadableBody(_TOO_DEEP)
+    if (fault := strict_json.first_fault(document, MAX_DEPTH)) is not None:
+        raise _refusal(fault)
 
 
-def _invalid(fault: strict_json.Fault) -> InvalidFields:
+def _refusal(fault: strict_json.Fault) -> ApiError:
+    """Too deep is a body that cannot be read (400); the rest name a field."""
+    if fault.kind == "too_deep":
+        return UnreadableBody(_TOO_DEEP)
     return InvalidFields(
         [{"loc": ["body", *fault.path], "msg": fault.message, "type": fault.kind}]
     )
@@ -112,12 +92,12 @@ def unreadable_body(body: bytes) -> ApiError:
     except UnicodeDecodeError:
         return UnreadableBody("The body is not UTF-8 text.")
     try:
-        fault = strict_json.first_fault(strict_json.loads(text))
+        fault = strict_json.first_fault(strict_json.loads(text), MAX_DEPTH)
     except RecursionError:
         return UnreadableBody(_TOO_DEEP)
     except ValueError:
         fault = None
-    return UnreadableBody(UNREADABLE_BODY) if fault is None else _invalid(fault)
+    return UnreadableBody(UNREADABLE_BODY) if fault is None else _refusal(fault)
 
 
 class BodySizeLimit:
