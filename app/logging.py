@@ -70,10 +70,25 @@ def _dumps(event: Any, default: Any = None, **_options: Any) -> str:
     return orjson.dumps(event, default=default, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+class _StandardError:
+    """Whatever sys.stderr is when a line is written, not when logging was
+    configured: loggers are cached on first use, and a caller (a test
+    runner, say) may swap standard error for a while and close its own."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(
     log_format: str = "console", level: str = "INFO", *, stream: TextIO | None = None
 ) -> None:
-    output = stream or sys.stderr
+    output: Any = stream or _StandardError()
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer(serializer=_dumps)
         if log_format == "json"
