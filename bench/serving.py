@@ -234,31 +234,29 @@ def load_catalogue(
         asyncio.run(empty_postgres(database_url))
     source = folder / "catalogue.json"
     source.write_text(json.dumps(document))
-    done = subprocess.run(
-        [str(CLI), "import", str(source)],
-        env=dict(env),
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if done.returncode:
-        raise SystemExit(f"packages-api import failed:\n{done.stderr[-3000:]}")
-    return done.stdout.strip().splitlines()[-1]
+    return packages_api(env, folder, "import", str(source), timeout=600)
 
 
 def create_token(env: Mapping[str, str], folder: Path, name: str) -> str:
     """A fresh API token made with `packages-api token create` (its last line)."""
+    return packages_api(env, folder, "token", "create", name, timeout=120)
+
+
+def packages_api(
+    env: Mapping[str, str], folder: Path, *args: str, timeout: float
+) -> str:
+    """The last line `packages-api ARGS` prints; the run stops if it fails."""
     done = subprocess.run(
-        [str(CLI), "token", "create", name],
+        [str(CLI), *args],
         env=dict(env),
         cwd=folder,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
     if done.returncode:
-        raise SystemExit(f"packages-api token create failed:\n{done.stderr[-2000:]}")
+        command = " ".join(args[:2])
+        raise SystemExit(f"packages-api {command} failed:\n{done.stderr[-3000:]}")
     return done.stdout.strip().splitlines()[-1]
 
 
