@@ -384,6 +384,23 @@ async def test_a_missing_category_leaves_an_existing_catalogue_as_it_was(
     assert await export(sessionmaker) == before
 
 
+async def refused_without_a_write(
+    sessionmaker: async_sessionmaker[AsyncSession], change: Any
+) -> str:
+    """Why importing the small document, so changed, over the sample is
+    refused; the database is checked to hold what it held before."""
+    await load(sessionmaker, sample())
+    before = await export(sessionmaker)
+    document = small()
+    change(document)
+
+    with pytest.raises(CatalogError) as raised:
+        await load(sessionmaker, document)
+
+    assert await export(sessionmaker) == before
+    return str(raised.value)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -404,16 +421,7 @@ async def test_a_missing_category_leaves_an_existing_catalogue_as_it_was(
 async def test_a_slug_another_id_holds_is_a_clear_error_and_writes_nothing(
     sessionmaker: async_sessionmaker[AsyncSession], change: Any, message: str
 ) -> None:
-    await load(sessionmaker, sample())
-    before = await export(sessionmaker)
-    document = small()
-    change(document)
-
-    with pytest.raises(CatalogError) as raised:
-        await load(sessionmaker, document)
-
-    assert str(raised.value) == message
-    assert await export(sessionmaker) == before
+    assert await refused_without_a_write(sessionmaker, change) == message
 
 
 def twice(name: str, **changes: Any) -> Any:
@@ -455,16 +463,7 @@ def twice(name: str, **changes: Any) -> Any:
 async def test_one_id_or_slug_given_to_two_records_is_refused_and_writes_nothing(
     sessionmaker: async_sessionmaker[AsyncSession], change: Any, message: str
 ) -> None:
-    await load(sessionmaker, sample())
-    before = await export(sessionmaker)
-    document = small()
-    change(document)
-
-    with pytest.raises(CatalogError) as raised:
-        await load(sessionmaker, document)
-
-    assert str(raised.value) == message
-    assert await export(sessionmaker) == before
+    assert await refused_without_a_write(sessionmaker, change) == message
 
 
 @pytest.mark.parametrize(
